@@ -39,256 +39,23 @@ networks, e.g. He-initialised or on the edge of chaos, can be predicted too).
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from dksflax.errors import ShapingError
+from dksflax.shaping.kernel_graph_nodes import (NORM_KINDS, POOL_KINDS, Affine, Chain, Concat,
+                                                Input, Node, Nonlinear, NormalizedSum,
+                                                Normalize, Pool, chain, check_shapeable,
+                                                count_nonlinear, walk, with_affine_variances)
 
-POOL_KINDS = ("mean", "weighted_mean", "max")
-NORM_KINDS = ("layer", "batch")
-_SUM_TOL = 1e-10
-
-
-@dataclasses.dataclass(frozen=True)
-class Input:
-  """The input of the (sub)network: the identity map (DKS §21.3 rule 8).
-
-  Inside a branch it stands for the branch point, e.g. the identity shortcut of a
-  residual block.
-  """
-
-
-@dataclasses.dataclass(frozen=True)
-class Affine:
-  """A dense or convolutional layer with fan-in-scaled weights (DKS §4, §6).
-
-  Attributes:
-    weight_var: sigma_w^2, the weight variance times fan-in. (Default: 1.0)
-    bias_var: sigma_b^2, the bias variance. (Default: 0.0)
-    name: optional label for reports.
-  """
-
-  weight_var: float = 1.0
-  bias_var: float = 0.0
-  name: str = ""
-
-  def __post_init__(self) -> None:
-    if not (math.isfinite(self.weight_var) and self.weight_var > 0):
-      raise ShapingError(f"Affine weight_var={self.weight_var!r} must be a positive number")
-    if not (math.isfinite(self.bias_var) and self.bias_var >= 0):
-      raise ShapingError(f"Affine bias_var={self.bias_var!r} must be a number >= 0")
-
-  @property
-  def is_default(self) -> bool:
-    return self.weight_var == 1.0 and self.bias_var == 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Nonlinear:
-  """An element-wise nonlinear layer: the activation's local map (DKS §21.3 rule 3)."""
-
-  name: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Pool:
-  """A pooling layer, mapped to the identity (DKS §20, §21.3 rule 7).
-
-  Weighted mean pooling (DKS §20.1.2) and max pooling early in a network (§20.2) have
-  identity maps; plain mean pooling is mapped to the identity as a heuristic.
-
-  Attributes:
-    kind: one of POOL_KINDS. (Default: "mean")
-  """
-
-  kind: str = "mean"
-
-  def __post_init__(self) -> None:
-    if self.kind not in POOL_KINDS:
-      raise ShapingError(f"Pool kind={self.kind!r} is not one of {POOL_KINDS}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Normalize:
-  """A normalisation layer.
-
-  Layer normalisation sets q to 1 and maps c by DKS §19.2 Eq. (17). Batch normalisation
-  can be described (so that a standard ResNet has a graph) but no map can be derived from
-  it: its output depends on the whole mini-batch (DKS §19.1), so the derivations refuse it.
-
-  Attributes:
-    kind: "layer" or "batch". (Default: "layer")
-  """
-
-  kind: str = "layer"
-
-  def __post_init__(self) -> None:
-    if self.kind not in NORM_KINDS:
-      raise ShapingError(f"Normalize kind={self.kind!r} is not one of {NORM_KINDS}")
-
-
-def _as_node(x: Any) -> Node:
-  if isinstance(x, (list, tuple)):
-    return Chain(tuple(x))
-  if not isinstance(x, _NODE_TYPES):
-    raise ShapingError(f"{x!r} is not a kernel-graph node; expected one of "
-                       f"{[t.__name__ for t in _NODE_TYPES]} or a list of them")
-  return x
-
-
-@dataclasses.dataclass(frozen=True)
-class Chain:
-  """Composition of layers, applied first to last (DKS §21.3 rule 1).
-
-  Attributes:
-    layers: the nodes in order (lists are turned into nested chains).
-  """
-
-  layers: tuple[Any, ...]
-
-  def __post_init__(self) -> None:
-    object.__setattr__(self, "layers", tuple(_as_node(x) for x in self.layers))
-
-
-def _ends_in_fresh_affine(node: Node) -> bool:
-  """True when the node's output passes through its own random affine layer last.
-
-  Such an output is uncorrelated with any other branch at initialisation, which is what
-  makes the normalised-sum rule sum_i w_i^2 U_i exact (DKS §9, §21.1 item 1).
-  """
-  if isinstance(node, Affine):
-    return True
-  if isinstance(node, Chain):
-    for layer in reversed(node.layers):
-      if isinstance(layer, (Pool, Normalize)):
-        continue
-      return _ends_in_fresh_affine(layer)
-    return False
-  if isinstance(node, (NormalizedSum, Concat)):
-    return all(_ends_in_fresh_affine(b) for b in node.branches)
-  return False
-
-
-@dataclasses.dataclass(frozen=True)
-class NormalizedSum:
-  """sum_i w_i Y_i over branches Y_i with sum_i w_i^2 = 1 (DKS §9, §21.2 step 5).
-
-  Attributes:
-    branches: the summed subnetworks, each applied to the sum's input (a list of layers
-      is a chain; ``[Input()]`` is the identity shortcut).
-    weights: w_i, one per branch, with sum_i w_i^2 = 1.
-
-  Raises:
-    ShapingError: weights not normalised, a count mismatch, or more than one branch that
-      does not end in its own affine layer (such branches are correlated with each other,
-      and the rule sum_i w_i^2 U_i would be wrong).
-  """
-
-  branches: tuple[Any, ...]
-  weights: tuple[float, ...]
-
-  def __post_init__(self) -> None:
-    object.__setattr__(self, "branches", tuple(_as_node(b) for b in self.branches))
-    object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
-    if len(self.branches) < 2:
-      raise ShapingError(f"a NormalizedSum needs at least 2 branches, got {len(self.branches)}")
-    if len(self.weights) != len(self.branches):
-      raise ShapingError(f"NormalizedSum has {len(self.branches)} branches but "
-                         f"{len(self.weights)} weights")
-    total = sum(w * w for w in self.weights)
-    if not all(math.isfinite(w) for w in self.weights) or abs(total - 1.0) > _SUM_TOL:
-      raise ShapingError(
-          f"NormalizedSum weights {self.weights} have sum of squares {total:.12g}, not 1. "
-          "DKS §21.2 step 5 requires every weighted sum sum_i w_i Y_i to be a normalised "
-          "sum with sum_i w_i^2 = 1, so that q values stay 1 and the sum's C map is the "
-          "weighted average sum_i w_i^2 C_i; e.g. w*x + sqrt(1 - w^2)*R(x) for a residual "
-          "block. Rescale the weights (divide by sqrt of their sum of squares).")
-    loose = [i for i, b in enumerate(self.branches) if not _ends_in_fresh_affine(b)]
-    if len(loose) > 1:
-      raise ShapingError(
-          f"NormalizedSum branches {loose} do not end in their own affine layer, so they "
-          "are correlated and their sum is not covered by the normalised-sum rule (DKS "
-          "§21.1 item 1: sums combine the outputs of affine layers; at most one branch, "
-          "e.g. an identity shortcut, may skip it)")
-
-
-@dataclasses.dataclass(frozen=True)
-class Concat:
-  """Channel concatenation of branches (DKS §21.3 rule 4).
-
-  Attributes:
-    branches: the concatenated subnetworks, each applied to the concat's input.
-    channels: k_i, the channel count of each branch's output.
-  """
-
-  branches: tuple[Any, ...]
-  channels: tuple[int, ...]
-
-  def __post_init__(self) -> None:
-    object.__setattr__(self, "branches", tuple(_as_node(b) for b in self.branches))
-    object.__setattr__(self, "channels", tuple(self.channels))
-    if len(self.branches) < 2 or len(self.channels) != len(self.branches):
-      raise ShapingError(f"a Concat needs >= 2 branches and one channel count each, got "
-                         f"{len(self.branches)} branches and channels={self.channels}")
-    if not all(isinstance(k, (int, np.integer)) and k > 0 for k in self.channels):
-      raise ShapingError(f"Concat channels={self.channels} must be positive integers")
-
-
-Node = Union[Input, Affine, Nonlinear, Pool, Normalize, Chain, NormalizedSum, Concat]
-_NODE_TYPES = (Input, Affine, Nonlinear, Pool, Normalize, Chain, NormalizedSum, Concat)
-
-
-def chain(*layers: Any) -> Chain:
-  """Chain(layers) with the layers as positional arguments."""
-  return Chain(tuple(layers))
-
-
-def count_nonlinear(node: Node) -> int:
-  """Nonlinear layers on the longest path through `node` (D - 1 for ResNet-V2)."""
-  if isinstance(node, Nonlinear):
-    return 1
-  if isinstance(node, Chain):
-    return sum(count_nonlinear(x) for x in node.layers)
-  if isinstance(node, (NormalizedSum, Concat)):
-    return max(count_nonlinear(b) for b in node.branches)
-  return 0
-
-
-def _walk(node: Node):
-  yield node
-  children = ()
-  if isinstance(node, Chain):
-    children = node.layers
-  elif isinstance(node, (NormalizedSum, Concat)):
-    children = node.branches
-  for child in children:
-    yield from _walk(child)
-
-
-def check_shapeable(graph: Node) -> None:
-  """Checks the requirements of DKS §21.1-21.2 that the q = 1 map calculus relies on.
-
-  Raises:
-    ShapingError: batch normalisation (DKS §19.1; use layer normalisation or none), or an
-      affine layer whose weight/bias variances are not (1, 0) (DKS §21.2 step 1: q values
-      must stay 1; use `network_qc_map` for such networks).
-  """
-  for node in _walk(graph):
-    if isinstance(node, Normalize) and node.kind == "batch":
-      raise ShapingError(
-          "the kernel graph contains batch normalisation, which DKS/TAT cannot shape: its "
-          "output depends on the whole mini-batch, so it has no Q/C maps (DKS §19.1). Use "
-          "normalization='layer_norm' or 'none' (or the rescaled/vanilla variants)")
-    if isinstance(node, Affine) and not node.is_default:
-      raise ShapingError(
-          f"affine layer {node.name or node} has weight_var={node.weight_var}, "
-          f"bias_var={node.bias_var}; DKS/TAT maps assume (1, 0) so that q stays 1 "
-          "(DKS §21.2 step 1). Use network_qc_map for other variances")
-
+__all__ = [
+    "NORM_KINDS", "POOL_KINDS", "Affine", "Chain", "Concat", "Input", "Node", "Nonlinear",
+    "NormalizedSum", "Normalize", "Pool", "chain", "check_shapeable", "count_nonlinear",
+    "max_c0_func", "max_curvature_func", "max_slope_func", "network_c_map", "network_qc_map",
+    "subnetwork_values", "walk", "with_affine_variances",
+]
 
 # ---------------------------------------------------------------------------------------
 # The generic evaluator.
@@ -296,8 +63,10 @@ def check_shapeable(graph: Node) -> None:
 # The state carried along is (value, mean): `value` is what the rule acts on (a c value, a
 # slope, a curvature, or a (q1, q2, c) triple), and `mean` describes the mean over channels
 # of the features, which only a layer normalisation needs (DKS §19.2): 0.0 for centred
-# features (after an affine layer or a layer norm), otherwise semantics-specific, or
-# _UNKNOWN when branches with uncentred outputs were summed.
+# features (after an affine layer or a layer norm); (factor, thunk) after a nonlinear layer,
+# where thunk() gives the mean's share of q right after that layer (computed only if a
+# layer norm asks) and factor how later sums/concats scaled it; or _UNKNOWN when several
+# uncentred branches were merged.
 # ---------------------------------------------------------------------------------------
 
 _UNKNOWN = object()
@@ -323,13 +92,16 @@ class _RuleSemantics:
     return x
 
   def nonlinear(self, x: Any) -> tuple[Any, Any]:
-    return self.rule(x), ("nonlinear", 1.0)
+    return self.rule(x), (1.0, self._mean_c)
+
+  def _mean_c(self) -> float:
+    """m = E[phi]^2 / Q(1) = C(0), the mean's share of a nonlinear layer's q (DKS §19.2)."""
+    if self._r0 is None:
+      self._r0 = float(np.asarray(self.rule(0.0)))
+    return self._r0
 
   def mix(self, fractions: Sequence[float], xs: Sequence[Any]) -> Any:
     return sum(f * x for f, x in zip(fractions, xs))
-
-  def scale_mean(self, mean: Any, fraction: float) -> Any:
-    return (mean[0], mean[1] * fraction)
 
   def normalize(self, x: Any, mean: Any) -> Any:
     if isinstance(mean, float) and mean == 0.0:
@@ -342,9 +114,7 @@ class _RuleSemantics:
           "of several such branches): its C map (DKS §19.2 Eq. 17) then depends on the "
           "activation's mean and its slope at 1 is not 1, which the TAT curvature calculus "
           "needs. Place layer norms before activations (pre-activation), as in ResNet-V2")
-    if self._r0 is None:
-      self._r0 = float(np.asarray(self.rule(0.0)))
-    m = mean[1] * self._r0
+    m = mean[0] * mean[1]()
     if m >= 1.0:
       raise ShapingError(f"layer norm input has a mean component C(0)={m} >= 1: all c "
                          "values are 1 and layer normalisation is undefined")
@@ -366,11 +136,10 @@ class _QCSemantics:
   def nonlinear(self, x: Any) -> tuple[Any, Any]:
     q1, q2, c = x
     out = tuple(np.asarray(v, dtype=np.float64) for v in self.layer_map(q1, q2, c))
-    # Mean over channels: mu_i mu_j = E[phi(u)] E[phi(v)] = C(q_i, q_j, 0) sqrt(q_i' q_j').
-    a1 = self._mean_product(q1, q1)
-    a2 = self._mean_product(q2, q2)
-    a12 = self._mean_product(q1, q2)
-    return out, (a1, a2, a12)
+    # Mean over channels, computed only if a layer norm needs it:
+    # mu_i mu_j = E[phi(u_i)] E[phi(u_j)] = C(0; q_i, q_j) sqrt(Q(q_i) Q(q_j)).
+    return out, (1.0, lambda: (self._mean_product(q1, q1), self._mean_product(q2, q2),
+                               self._mean_product(q1, q2)))
 
   def _mean_product(self, qa: Any, qb: Any) -> Any:
     na, nb, c0 = self.layer_map(qa, qb, np.zeros_like(np.asarray(qa, dtype=np.float64)))
@@ -382,18 +151,15 @@ class _QCSemantics:
     m = sum(f * np.sqrt(x[0] * x[1]) * x[2] for f, x in zip(fractions, xs))
     return q1, q2, m / np.sqrt(q1 * q2)
 
-  def scale_mean(self, mean: Any, fraction: float) -> Any:
-    return tuple(fraction * a for a in mean)
-
   def normalize(self, x: Any, mean: Any) -> Any:
     q1, q2, c = x
-    one = np.ones_like(np.asarray(c, dtype=np.float64))
+    one = np.ones_like(np.asarray(q1, dtype=np.float64))
     if isinstance(mean, float) and mean == 0.0:
       return one, one, c
     if mean is _UNKNOWN:
       raise ShapingError("a layer normalisation follows a sum of several uncentred branches; "
                          "its map (DKS §19.2) is not determined by their q/c values")
-    a1, a2, a12 = mean
+    a1, a2, a12 = (mean[0] * a for a in mean[1]())
     return one, one, (np.sqrt(q1 * q2) * c - a12) / np.sqrt((q1 - a1) * (q2 - a2))
 
 
@@ -434,7 +200,7 @@ def _evaluate(node: Node, x: Any, mean: Any, sem: Any, start: Any,
   if len(uncentred) == 1 and uncentred[0][1] is not _UNKNOWN:
     f, m = uncentred[0]
     # mean_out = sqrt(f) * mean_i (sum) or (k_i/K) * mean_i (concat); products scale by:
-    return value, sem.scale_mean(m, f if kind == "sum" else f * f)
+    return value, (m[0] * (f if kind == "sum" else f * f), m[1])
   return value, _UNKNOWN
 
 
@@ -560,15 +326,16 @@ def network_qc_map(graph: Node, layer_map: Callable[[Any, Any, Any], tuple[Any, 
     graph: the network's kernel graph (batch norm is refused).
     layer_map: (q1, q2, c) -> (q1', q2', c') of one nonlinear layer, i.e.
       q_i' = E[phi(sqrt(q_i) z)^2] and c' the output correlation (numpy-vectorised).
-    q1, q2: input q values.
+    q1, q2: input q values (scalars, or arrays broadcastable with c; q values never
+      depend on c, so scalars stay scalars and `layer_map` sees scalar q's).
     c: input c values.
 
   Returns:
     (q1_out, q2_out, c_out) as float64 arrays.
   """
-  for node in _walk(graph):
+  for node in walk(graph):
     if isinstance(node, Normalize) and node.kind == "batch":
       check_shapeable(node)
-  x = tuple(np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (q1, q2, c))))
+  x = tuple(np.asarray(v, dtype=np.float64) for v in (q1, q2, c))
   value, _ = _evaluate(graph, x, 0.0, _QCSemantics(layer_map), None, None, "network")
   return value
