@@ -8,7 +8,9 @@ preemption tests start it as a subprocess):
   python tests/test_train_standins.py WORKDIR --steps 40 --checkpoint-every 5
 
 With the environment variable STANDIN_PAUSE_AT=k the input pipeline prints
-``PAUSED k`` and sleeps when batch k is requested, so a test can kill it exactly there.
+``PAUSED k`` and waits when batch k is requested (until the file named by
+STANDIN_RELEASE_FILE exists, at most 10 minutes; it also writes the file named by
+STANDIN_PAUSED_FILE), so a test can signal it exactly there.
 The tests at the bottom check the stand-ins themselves against numpy.
 """
 
@@ -67,7 +69,13 @@ def make_train_iterator(data_config: Any, *, global_batch_size: int, seed: int,
   while True:
     if step == pause_at:
       print(f"PAUSED {step}", flush=True)
-      time.sleep(600)
+      if os.environ.get("STANDIN_PAUSED_FILE"):
+        with open(os.environ["STANDIN_PAUSED_FILE"], "w") as f:
+          f.write(str(step))
+      release = os.environ.get("STANDIN_RELEASE_FILE", "")
+      deadline = time.monotonic() + 600
+      while time.monotonic() < deadline and not (release and os.path.exists(release)):
+        time.sleep(0.05)
     epoch, pos = divmod(step, per_epoch)
     order = np.random.default_rng([seed, epoch]).permutation(NUM_TRAIN)
     idx = order[pos * global_batch_size:(pos + 1) * global_batch_size]
