@@ -1,12 +1,20 @@
-"""`shaping.*` config keys: the kernel-shaping method and its targets."""
+"""`shaping.*` config keys: the kernel-shaping method and its targets.
+
+`validate` also checks the (model, method, activation) combination against the
+compatibility matrix of `dksflax.models.compatibility` (which imports no JAX), so an
+incompatible config fails before any compute.
+"""
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
-from dksflax.errors import check_choice, check_range
+from dksflax.errors import ConfigError, check_choice, check_range
 
 METHODS = ("dks", "tat", "eoc", "fixup", "lsuv", "skipinit", "risotto", "none")
+WEIGHT_INITS = ("fan_in_gaussian", "orthogonal", "delta", "orthogonal_delta")
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -17,6 +25,8 @@ def defaults() -> ml_collections.ConfigDict:
   c.tau = 0.3               # smooth TAT target network curvature C''(1) > 0, TAT §4.2
   c.shortcut_weight = 0.9   # w in w*x + sqrt(1 - w^2)*R(x) for rescaled nets (TAT Eq. 6)
   c.weight_init = "orthogonal_delta"  # fan_in_gaussian, orthogonal, delta, orthogonal_delta
+  c.weight_var = -1.0       # sigma_w^2 for none/lsuv/fixup/skipinit/risotto; -1: He gain for
+                            # (leaky) relu, 1 otherwise (dks/tat use 1, eoc its solution)
   c.eoc_q_star = 1.0        # EOC: fixed point q* of the Q map
   c.lsuv_tolerance = 0.01   # LSUV: |Var - 1| tolerance
   c.lsuv_max_iters = 10     # LSUV: iterations per layer
@@ -24,7 +34,6 @@ def defaults() -> ml_collections.ConfigDict:
 
 
 def validate(shaping: ml_collections.ConfigDict, model: ml_collections.ConfigDict) -> None:
-  del model
   check_choice("shaping.method", shaping.method, METHODS)
   check_range("shaping.zeta", shaping.zeta, low=1.0, low_inclusive=False,
               why="DKS needs a global slope bound zeta > 1")
@@ -34,3 +43,18 @@ def validate(shaping: ml_collections.ConfigDict, model: ml_collections.ConfigDic
               why="smooth TAT needs a positive curvature target tau")
   check_range("shaping.shortcut_weight", shaping.shortcut_weight, low=0.0, high=1.0,
               why="the shortcut weight w must satisfy 0 <= w <= 1 (w^2 + r^2 = 1)")
+  check_choice("shaping.weight_init", shaping.weight_init, WEIGHT_INITS)
+  wv = shaping.weight_var
+  if not (wv == -1 or (math.isfinite(float(wv)) and float(wv) > 0)):
+    raise ConfigError(f"shaping.weight_var={wv!r} must be a positive variance multiplier, "
+                      "or -1 for the method's default")
+  check_range("shaping.eoc_q_star", shaping.eoc_q_star, low=0.0, low_inclusive=False,
+              why="the EOC fixed point q* is a positive variance")
+  check_range("shaping.lsuv_tolerance", shaping.lsuv_tolerance, low=0.0, low_inclusive=False,
+              why="LSUV stops when |Var - 1| < tolerance")
+  if int(shaping.lsuv_max_iters) < 1:
+    raise ConfigError(f"shaping.lsuv_max_iters={shaping.lsuv_max_iters!r} must be >= 1")
+  from dksflax.models.compatibility import check_compatible  # pylint: disable=import-outside-toplevel
+  check_compatible(name=model.name, variant=model.variant, normalization=model.normalization,
+                   activation=model.activation, method=shaping.method, resavg=model.resavg,
+                   pooling=model.pooling)
