@@ -176,3 +176,11 @@ def test_offline_pipelines_do_not_import_tensorflow():
           "c.name = 'digits'; list(D.make_eval_iterator(c, global_batch_size=64))\n"
           "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n")
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("mode", ["none", "extra_channel", "constant"])
+def test_float32_pln_twin_matches_float64_reference(mode):
+  x = (np.random.default_rng(6).normal(size=(3, 5, 4, 3)) * [0.5, 2.0, 9.0]).astype(np.float32)
+  x[1] = 0.0  # an all-zero feature map
+  np.testing.assert_allclose(augment_np.apply_pln(x, mode), per_location_normalize(x, mode),
+                             rtol=2e-6, atol=2e-6)

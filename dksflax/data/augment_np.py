@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dksflax.configlib.data import PLN_MODES
 from dksflax.data import randomness
-from dksflax.shaping.pln import per_location_normalize
+from dksflax.errors import check_choice
 
 CIFAR_PAD = 4
 
@@ -40,7 +41,7 @@ def crop_flip_params(seed: int, positions: np.ndarray, pad: int
 
 def pad_crop_flip(images: np.ndarray, offset_y: np.ndarray, offset_x: np.ndarray,
                   flip: np.ndarray, pad: int = CIFAR_PAD) -> np.ndarray:
-  """Zero-pads, crops back to the input size at the given offsets, and flips (one gather).
+  """Zero-pads, crops back to the input size at the given offsets, and flips.
 
   Args:
     images: ``[B, H, W, C]`` array (any dtype).
@@ -52,23 +53,53 @@ def pad_crop_flip(images: np.ndarray, offset_y: np.ndarray, offset_x: np.ndarray
   Returns:
     ``[B, H, W, C]`` array of ``images``' dtype.
   """
-  b, h, w, _ = images.shape
+  _, h, w, _ = images.shape
   padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  rows = offset_y[:, None] + np.arange(h)[None, :]
-  cols_fwd = np.arange(w)[None, :]
-  cols = offset_x[:, None] + np.where(flip[:, None], w - 1 - cols_fwd, cols_fwd)
-  return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+  out = np.empty_like(images)
+  # A loop of basic slices (views) beats one fancy-index gather by ~2x for CIFAR batches.
+  for b, (y, x, f) in enumerate(zip(offset_y.tolist(), offset_x.tolist(), flip.tolist())):
+    window = padded[b, y:y + h, x:x + w]
+    out[b] = window[:, ::-1] if f else window
+  return out
 
 
 def normalize(images: np.ndarray, scale: float, mean: np.ndarray, std: np.ndarray
               ) -> np.ndarray:
   """Returns float32 ``(images * scale - mean) / std``, per channel (channels last)."""
-  x = images.astype(np.float32) * np.float32(scale)
-  return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+  mean = np.asarray(mean, np.float64)
+  std = np.asarray(std, np.float64)
+  x = np.multiply(images, (scale / std).astype(np.float32), dtype=np.float32)
+  x += (-mean / std).astype(np.float32)
+  return x
 
 
 def apply_pln(images: np.ndarray, mode: str) -> np.ndarray:
-  """Applies PLN (DKS §10.2) to a float batch ``[B, H, W, C]``; float32 out."""
+  """PLN (DKS §10.2) of a float32 batch ``[B, H, W, C]``, in float32.
+
+  The float32 twin of ``dksflax.shaping.pln.per_location_normalize`` (about 5x faster
+  than the float64 reference on CIFAR batches; a test checks that they agree).
+
+  Args:
+    images: float32 ``[B, H, W, C]``.
+    mode: ``none``, ``extra_channel`` or ``constant``.
+
+  Returns:
+    float32 ``[B, H, W, C]`` for ``none``, ``[B, H, W, C + 1]`` otherwise.
+  """
+  check_choice("data.pln", mode, PLN_MODES)
   if mode == "none":
     return images
-  return per_location_normalize(images, mode, has_batch_dim=True).astype(np.float32)
+  x = np.asarray(images, np.float32)
+  k = x.shape[-1]
+  if mode == "extra_channel":
+    h = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=(1, 2, 3))).astype(np.float32)
+    h = np.where(h > 0.0, h, np.float32(1.0))  # all-zero map: see dksflax.shaping.pln
+  else:
+    h = np.ones(x.shape[0], np.float32)
+  h = h.reshape((-1,) + (1,) * (x.ndim - 2))
+  sq = np.einsum("...c,...c->...", x, x) + np.square(h)
+  inv = np.sqrt(np.float32(k + 1)) / np.sqrt(sq)
+  out = np.empty(x.shape[:-1] + (k + 1,), np.float32)
+  np.multiply(x, inv[..., None], out=out[..., :k])
+  out[..., k] = h * inv
+  return out

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
-
-from absl import logging
 
 
 class Progress:
-  """Logs ``done/total`` with a rate at most every ``interval_s`` seconds, and at the end.
+  """Prints ``done/total`` with a rate at most every ``interval_s`` seconds, and at the end.
+
+  Lines go to stderr (visible whether or not absl logging is set up).
 
   Args:
     what: What is being done, e.g. "loading cifar10 train".
@@ -23,7 +24,7 @@ class Progress:
     self.done = 0
     self._start = time.monotonic()
     self._last = self._start
-    logging.info("%s: started (%s items)", what, total if total else "unknown")
+    self._print(f"{what}: started ({total if total else 'unknown number of'} items)")
 
   def update(self, count: int) -> None:
     """Records ``count`` more items; logs when ``interval_s`` has passed."""
@@ -40,5 +41,9 @@ class Progress:
   def _log(self, now: float, final: bool = False) -> None:
     elapsed = max(now - self._start, 1e-9)
     total = f"/{self.total}" if self.total else ""
-    logging.info("%s: %s%d%s items, %.0f items/s, %.1f s", self.what,
-                 "done, " if final else "", self.done, total, self.done / elapsed, elapsed)
+    self._print(f"{self.what}: {'done, ' if final else ''}{self.done}{total} items, "
+                f"{self.done / elapsed:.0f} items/s, {elapsed:.1f} s")
+
+  @staticmethod
+  def _print(line: str) -> None:
+    print(f"[dksflax.data] {line}", file=sys.stderr, flush=True)
