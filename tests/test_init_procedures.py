@@ -12,7 +12,7 @@ import pytest
 
 from dksflax.errors import ConfigError, ShapingError
 from dksflax.init import fixup, risotto
-from dksflax.init.lsuv_init import lsuv
+from dksflax.init.lsuv import lsuv
 
 
 class _ConvNet(nn.Module):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dksflax.init.fixup import fixup_rescale, fixup_scale
 from dksflax.init.initializers import (delta, fan_in_gaussian, gaussian_bias, looks_linear,
                                        orthogonal, orthogonal_delta, suo_matrix, zeros)
-from dksflax.init.lsuv_init import LSUVLayer, LSUVReport, kernel_layers, lsuv
+from dksflax.init.lsuv import LSUVLayer, LSUVReport, kernel_layers, lsuv
 from dksflax.init.registry import (EOCInitializers, eoc_initializers, get_initializer,
                                    initializer_names)
 from dksflax.init.risotto import RisottoBlockInit, risotto_block
