@@ -24,7 +24,7 @@ import ml_collections
 from dksflax.errors import ConfigError
 from dksflax.sweep.spec import Setting, Sweep, merge
 
-_SLUG_BAD = re.compile(r"[^A-Za-z0-9.+=-]+")
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._+=-]+")
 #: Longest run name accepted (a directory name; most file systems allow 255 bytes).
 MAX_NAME_LENGTH = 200
 
@@ -95,7 +95,7 @@ def run_name(labels: tuple[tuple[str, str], ...], search: tuple[tuple[str, Any],
     cell_overrides: the cell's overrides (used only when it has no labels).
 
   Returns:
-    The name (characters outside ``A-Za-z0-9.+=-`` and ``_`` removed).
+    The name (characters outside ``A-Za-z0-9._+=-`` removed).
   """
   parts = [f"{_slug(k)}-{_slug(v)}" for k, v in labels]
   if not labels:
