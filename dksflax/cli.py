@@ -27,6 +27,7 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES = (
     "dksflax.cli_shape",
     "dksflax.cli_demo",
+    "dksflax.cli_sweep",   # sweep, report (H8)
 )
 
 EXIT_USAGE = 2
