@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES = (
     "dksflax.cli_shape",
     "dksflax.cli_demo",
     "dksflax.cli_sweep",   # sweep, report (H8)
+    "dksflax.cli_train",   # train, eval (H7)
 )
 
 EXIT_USAGE = 2
