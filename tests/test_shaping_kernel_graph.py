@@ -305,3 +305,41 @@ def test_network_qc_map_matches_wide_random_networks():
   q_plain, _, _ = kg.network_qc_map(kg.Chain((aff, kg.Nonlinear())), _gauss_layer_map(np.tanh),
                                     q_in, q_in, c_in)
   assert abs(float(q_plain) - mean[0]) > 6 * sem[0]
+
+
+def test_subnetwork_paths_name_blocks():
+  spec = resnet_v2_spec(50, variant="rescaled", shortcut_weight=1.0)
+  values = kg.subnetwork_values(kernel_graph_for(spec), lambda x: 1.1 * x, 1.0)
+  paths = dict(values)
+  # With w = 1 the residual branches do not enter the network's polynomial (psi^5), but
+  # each is still a candidate subnetwork: psi^3, or psi^2 after a transition block's
+  # shared nonlinearity; one candidate per branch of the 16 blocks, plus the network.
+  assert paths["network/block_1/0/sum[residual]"] == pytest.approx(1.1**3)
+  assert paths["network/block_0/1/sum[residual]"] == pytest.approx(1.1**2)  # shared N
+  assert max(values, key=lambda pv: pv[1])[0] == "network"
+  assert len(values) == 1 + 2 * 16
+
+
+def test_he_relu_chain_qc_map_keeps_q_and_composes_arccos():
+  # He initialisation (sigma_w^2 = 2) with the raw ReLU: q = 1 preserved, c by arc-cosine.
+  relu_map = lambda q1, q2, c: (q1 / 2, q2 / 2, _relu_c_map(c))  # noqa: E731
+  graph = kg.with_affine_variances(vanilla_chain(30), 2.0, 0.0)
+  c = np.array([-0.5, 0.0, 0.7])
+  q1, q2, c_out = kg.network_qc_map(graph, relu_map, 1.0, 1.0, c)
+  expected = c.copy()
+  for _ in range(30):
+    expected = _relu_c_map(expected)
+  assert float(q1) == pytest.approx(2.0) and float(q2) == pytest.approx(2.0)  # + classifier
+  np.testing.assert_allclose(c_out, expected, atol=1e-14)
+
+
+def test_chebyshev_tables_are_accurate():
+  from dksflax.shaping import maps
+  from dksflax.shaping.map_tables import chebyshev_c_map, tabulated_local_c_map
+  c = np.linspace(-1, 1, 201)
+  assert np.max(np.abs(chebyshev_c_map(_relu_c_map)(c) - _relu_c_map(c))) < 2e-5
+  probe = np.array([-0.83, -0.2, 0.0, 0.41, 0.97])
+  table = tabulated_local_c_map("tanh")
+  np.testing.assert_allclose(table(probe), maps.local_c_map("tanh", probe), atol=1e-9)
+  with pytest.raises(ValueError, match="degree"):
+    chebyshev_c_map(_relu_c_map, degree=1)

@@ -124,9 +124,10 @@ def _block(block: BlockSpec, spec: ResNetSpec, norm: list[Node],
   if block.is_transition:
     residual = _residual_layers(block, norm, shared_first=True)
     return norm + [Nonlinear(), NormalizedSum((_shortcut(block, spec.resavg),
-                                               Chain(tuple(residual))), weights)], q_out
+                                               Chain(tuple(residual), "residual")),
+                                              weights)], q_out
   residual = _residual_layers(block, norm, shared_first=False)
-  return [NormalizedSum((Input(), Chain(tuple(residual))), weights)], q_out
+  return [NormalizedSum((Input(), Chain(tuple(residual), "residual")), weights)], q_out
 
 
 def _resnet_graph(spec: ResNetSpec) -> Chain:
@@ -138,9 +139,9 @@ def _resnet_graph(spec: ResNetSpec) -> Chain:
   if spec.stem == "imagenet":
     layers.append(Pool("max"))
   q = 1.0
-  for block in spec.blocks:
+  for i, block in enumerate(spec.blocks):
     block_layers, q = _block(block, spec, norm, q)
-    layers.append(Chain(tuple(block_layers)))
+    layers.append(Chain(tuple(block_layers), f"block_{i}"))
   layers += norm + [Nonlinear(), Pool(spec.pooling), Affine(name="classifier")]
   return Chain(tuple(layers))
 

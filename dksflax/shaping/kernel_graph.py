@@ -163,6 +163,10 @@ class _QCSemantics:
     return one, one, (np.sqrt(q1 * q2) * c - a12) / np.sqrt((q1 - a1) * (q2 - a2))
 
 
+def _label(node: Node, index: int) -> str:
+  return node.name if isinstance(node, Chain) and node.name else str(index)
+
+
 def _evaluate(node: Node, x: Any, mean: Any, sem: Any, start: Any,
               found: list[tuple[str, Any]] | None, path: str) -> tuple[Any, Any]:
   """Propagates (x, mean) through `node`; appends branch candidates to `found`."""
@@ -178,7 +182,7 @@ def _evaluate(node: Node, x: Any, mean: Any, sem: Any, start: Any,
     return sem.normalize(x, mean), 0.0
   if isinstance(node, Chain):
     for i, layer in enumerate(node.layers):
-      x, mean = _evaluate(layer, x, mean, sem, start, found, f"{path}/{i}")
+      x, mean = _evaluate(layer, x, mean, sem, start, found, f"{path}/{_label(layer, i)}")
     return x, mean
   if isinstance(node, NormalizedSum):
     fractions = [w * w for w in node.weights]
@@ -188,7 +192,7 @@ def _evaluate(node: Node, x: Any, mean: Any, sem: Any, start: Any,
   kind = "sum" if isinstance(node, NormalizedSum) else "concat"
   if found is not None:
     for i, branch in enumerate(node.branches):
-      bpath = f"{path}/{kind}[{i}]"
+      bpath = f"{path}/{kind}[{_label(branch, i)}]"
       value, _ = _evaluate(branch, start, mean, sem, start, found, bpath)
       found.append((bpath, value))
   outs = [_evaluate(b, x, mean, sem, start, None, path) for b in node.branches]

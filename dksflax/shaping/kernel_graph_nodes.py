@@ -113,9 +113,11 @@ class Chain:
 
   Attributes:
     layers: the nodes in order (lists are turned into nested chains).
+    name: optional label, used in the paths of `subnetwork_values` (e.g. "block_3").
   """
 
   layers: tuple[Any, ...]
+  name: str = ""
 
   def __post_init__(self) -> None:
     object.__setattr__(self, "layers", tuple(_as_node(x) for x in self.layers))
