@@ -121,6 +121,7 @@ def run_demo(workdir: str) -> dict[str, Any]:
 
 
 def demo_command(ns: argparse.Namespace) -> int:
+  """Runs ``dksflax demo --workdir DIR``; returns the exit status 0."""
   run_demo(ns.workdir)
   return 0
 

@@ -41,7 +41,26 @@ PLOT_POINTS = 81
 
 @dataclasses.dataclass(frozen=True)
 class ShapeRequest:
-  """What to shape: the architecture (model.* keys) and the method (shaping.* keys)."""
+  """What to shape: the architecture (model.* keys) and the method (shaping.* keys).
+
+  Attributes:
+    arch: one of ARCHS. (Default: "mlp")
+    depth: MLP layers (100), WRN depth 6n+4 (28), or the ResNet-V2 depth for "resnet".
+    width: MLP width (256) or WRN widening factor (2); kernel maps do not depend on it.
+    variant: standard, rescaled or vanilla. (Default: "vanilla")
+    normalization: none / batch_norm / layer_norm; None takes the spec's default (batch
+      norm for standard ResNets, which kernel shaping refuses). (Default: None)
+    shortcut_weight: w of rescaled sums w*x + sqrt(1-w^2)*R(x), TAT Eq. 6. (Default: 0.9)
+    stem: ResNet-V2 stem, imagenet (default) or cifar.
+    pooling: mean or weighted_mean. (Default: "mean")
+    resavg: ResAvg transitions. (Default: False)
+    method: dks, tat or eoc. (Default: "dks")
+    activation: activation name; None: tanh (dks, eoc) or leaky_relu (tat).
+    zeta: DKS maximal-slope target, DKS §16.6. (Default: 1.5)
+    eta: TAT leaky-ReLU maximal C(0) target, TAT §4.3. (Default: 0.9)
+    tau: smooth-TAT maximal curvature target, TAT §4.2. (Default: 0.3)
+    q_star: EOC fixed point. (Default: 1.0)
+  """
 
   arch: str = "mlp"
   depth: int | None = None
@@ -66,6 +85,12 @@ class ShapeRequest:
 
 def spec_for(req: ShapeRequest) -> arch_lib.ResNetSpec | arch_lib.MLPSpec:
   """The architecture spec of a request (the one the Flax model is built from).
+
+  Args:
+    req: the request.
+
+  Returns:
+    A ResNetSpec (resnet*, wrn) or MLPSpec.
 
   Raises:
     ConfigError: unknown architecture or a depth it cannot have.
@@ -118,8 +143,16 @@ def eoc_network_map(graph: kg.Node, activation: Any, q_star: float = 1.0
   Every affine layer gets the EOC variances, and the input q is Q(q*), so that every
   nonlinear layer sees its fixed point q* (one C-map table serves all layers).
 
+  Args:
+    graph: the network's kernel graph.
+    activation: the raw activation (name or Activation).
+    q_star: the fixed point of the Q map. (Default: 1.0)
+
   Returns:
     (c -> network c, EOCParams).
+
+  Raises:
+    ShapingError: no edge of chaos at q* for this activation.
   """
   from dksflax.shaping import maps  # pylint: disable=g-import-not-at-top
   from dksflax.shaping.eoc import eoc  # pylint: disable=g-import-not-at-top
@@ -250,7 +283,20 @@ def _solved(report: dict[str, Any], graph: kg.Node, act: Any, raw: Any,
 
 
 def plot(req: ShapeRequest, solved: dict[str, Any], path: str) -> str:
-  """Local and network C maps before and after shaping, as a PNG."""
+  """Local and network C maps before and after shaping, as a PNG.
+
+  "Before" is the raw activation: its local C map at q = 1 and, where the activation has
+  an edge of chaos, the network on it (the best unshaped initialisation, as compared in
+  TAT Figure 2).
+
+  Args:
+    req: the request.
+    solved: the result of `solve`.
+    path: output PNG file.
+
+  Returns:
+    `path`.
+  """
   from dksflax.shaping.plots import plot_c_maps  # pylint: disable=g-import-not-at-top
   c = np.linspace(-1.0, 1.0, PLOT_POINTS)
   raw = solved["raw_activation"]
@@ -326,7 +372,14 @@ def request_from_args(ns: argparse.Namespace) -> tuple[ShapeRequest, Any]:
 
 
 def shape_command(ns: argparse.Namespace) -> int:
-  """Runs ``dksflax shape``: prints the JSON report, optionally writes the plot."""
+  """Runs ``dksflax shape``: prints the JSON report, optionally writes the plot.
+
+  Args:
+    ns: the parsed flags.
+
+  Returns:
+    0 (errors are raised and turned into exit status 2 by `dksflax.cli.main`).
+  """
   req, spec = request_from_args(ns)
   solved = solve(req, spec)
   if ns.plot:
