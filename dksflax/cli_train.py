@@ -56,6 +56,8 @@ def parse_train_flags(argv: Sequence[str]) -> tuple[ml_collections.ConfigDict, s
   try:
     values(argv)
     config = values.config
+    if config is not None and not isinstance(config, ml_collections.ConfigDict):
+      config.get("train")   # a file that failed to load raises its error on first use
   except flags.Error as e:
     raise ConfigError(f"bad command line: {e}") from None
   except AttributeError as e:

@@ -173,3 +173,24 @@ def test_epochs_convert_to_steps_once(tmp_path):
   results = _train(tmp_path, steps=-1, epochs=1, checkpoint_every=100)
   assert results["total_steps"] == standins.NUM_TRAIN // 8 == results["step"]
   assert results["checkpoints"] == [32]
+
+
+def test_gradient_accumulation_equals_the_full_batch_step(tmp_path):
+  # SGD on mean losses: 4 micro-batches of 2 give the full batch-8 gradient (to rounding).
+  _train(tmp_path / "full", steps=3, checkpoint_every=3)
+  _train(tmp_path / "accum", steps=3, checkpoint_every=3, grad_accum_steps=4)
+  full, accum = _checkpoint_params(tmp_path / "full", 3), _checkpoint_params(
+      tmp_path / "accum", 3)
+  for a, b in zip(jax.tree.leaves(accum), jax.tree.leaves(full)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert any(np.any(a != 0) for a in jax.tree.leaves(accum))
+
+
+def test_micro_batches_are_strided_so_devices_keep_their_share():
+  from dksflax.train.accumulation import split_micro_batches  # pylint: disable=import-outside-toplevel
+  batch = {"image": np.arange(8 * 3).reshape(8, 3), "label": np.arange(8)}
+  micro = split_micro_batches(batch, 4)
+  np.testing.assert_array_equal(micro["label"], [[0, 4], [1, 5], [2, 6], [3, 7]])
+  np.testing.assert_array_equal(micro["image"][1], batch["image"][[1, 5]])
+  with pytest.raises(ValueError, match="grad_accum_steps=3"):
+    split_micro_batches(batch, 3)

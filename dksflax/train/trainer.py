@@ -39,6 +39,7 @@ import numpy as np
 from dksflax.configlib import validate_config
 from dksflax.errors import ConfigError
 from dksflax.train import durations
+from dksflax.train.accumulation import accumulate_loss
 from dksflax.train import workdir as workdir_lib
 from dksflax.train.checkpoints import CheckpointStore
 from dksflax.train.components import Components, default_components
@@ -116,13 +117,13 @@ def setup_run(config: ml_collections.ConfigDict, workdir: str, *,
       not split over the devices; raised before anything is compiled.
   """
   validate_config(config)
-  comps = default_components() if components is None else components
   mesh = make_mesh(devices)
   tcfg = config.train
   check_batch_divisible("train.batch_size", tcfg.batch_size, mesh)
   check_batch_divisible("train.eval_batch_size", tcfg.eval_batch_size, mesh)
   check_batch_divisible("train.batch_size / train.grad_accum_steps",
                         tcfg.batch_size // tcfg.grad_accum_steps, mesh)
+  comps = default_components() if components is None else components
   info = comps.get_dataset_info(config.data)
   total_steps = durations.total_steps(tcfg, info.num_train_examples)
   is_main = jax.process_index() == 0
@@ -138,15 +139,20 @@ def setup_run(config: ml_collections.ConfigDict, workdir: str, *,
   init_rng, opt_rng, train_rng = jax.random.split(root, 3)
   # Initialise on the first training batch, whatever step we resume from: data-dependent
   # initialisers (LSUV) then see the same data and the initial state is reproducible.
-  sample = next(iter(comps.make_train_iterator(
+  first_batches = iter(comps.make_train_iterator(
       config.data, global_batch_size=tcfg.batch_size, seed=config.seed, start_step=0,
-      sharding=data_sharding)))
+      sharding=data_sharding))
+  sample = next(first_batches)
+  if hasattr(first_batches, "close"):
+    first_batches.close()   # stops the pipeline's prefetch thread
   variables = init_fn(init_rng, sample["image"])
   variables = jax.device_put(dict(variables), replicated)
   params = variables.pop("params")
   model_state = variables
-  loss_fn = comps.make_loss(model.apply, label_smoothing=config.optimizer.label_smoothing,
-                            l2=config.optimizer.l2)
+  loss_fn = accumulate_loss(
+      comps.make_loss(model.apply, label_smoothing=config.optimizer.label_smoothing,
+                      l2=config.optimizer.l2),
+      tcfg.grad_accum_steps)
   optimizer = comps.create_optimizer(config.optimizer, loss_fn=loss_fn,
                                      total_steps=total_steps)
   opt_state = optimizer.init(params, model_state, opt_rng, sample)
