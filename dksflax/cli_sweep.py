@@ -7,7 +7,9 @@
   dksflax report experiments/tat_table2.py --root runs              # markdown (+ PNG)
 
 Every run's config is built and validated before the first run starts (an unknown key,
-a wrong type or an invalid combination stops the sweep with the run's name). Finished
+a wrong type or an invalid combination stops the sweep with the run's name), and every
+distinct kernel shaping is solved (an unreachable target such as TAT's eta on a too
+shallow net stops it too; ``--skip-shaping-check`` skips this). Finished
 runs (``results.json`` completed or failed) are skipped; interrupted ones are resumed by
 rerunning the same train command on the same workdir. Commands are run from the
 project root (the parent of ``experiments/``), where the config paths point.
@@ -40,6 +42,10 @@ def sweep_command(ns: argparse.Namespace) -> int:
   if ns.print_commands and ns.write_commands:
     raise ConfigError("--print and --write-commands are alternatives; give one")
   sweep_lib.check_runs(runs, project_root)
+  if not ns.skip_shaping_check:
+    n = sweep_lib.check_shaping(runs, project_root)
+    print(f"# {sweep.name}: all {len(runs)} configs valid; {n} distinct shapings solve",
+          file=sys.stderr)
   pending = sweep_lib.pending_runs(runs, project_root)
   skipped = len(runs) - len(pending)
   if ns.print_commands or ns.write_commands:
@@ -110,6 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   sweep.add_argument("--devices", default=None,
                      help="comma-separated device ids: one run per device at a time, "
                      "each with CUDA_VISIBLE_DEVICES=ID (default: one run at a time)")
+  sweep.add_argument("--skip-shaping-check", action="store_true",
+                     help="do not solve each distinct shaping before starting (the check "
+                     "takes about a second per distinct model/shaping config)")
   sweep.add_argument("--print", dest="print_commands", action="store_true",
                      help="print the unfinished runs' train commands instead of running")
   sweep.add_argument("--write-commands", metavar="FILE", default=None,

@@ -141,3 +141,21 @@ def test_dks_experiments_use_the_dks_training_settings():
 def test_every_search_run_config_is_valid(path):
   sweep, root = load_experiment(path)
   check_runs(expand(sweep, root="runs", search=True), root)
+
+
+@pytest.mark.parametrize("name", ["digits_tat_eta", "digits_dks_zeta", "digits_tat_tau"])
+def test_digits_sweeps_solve_every_shaping(name):
+  from dksflax.sweep import check_shaping
+  sweep, root = _load(name)
+  runs = expand(sweep)
+  assert len(runs) == 2 * 7 * 3          # optimizers x targets x seeds
+  assert check_shaping(runs, root) == 7  # one solve per target (shared by optimizers, seeds)
+  assert sweep.plot_key in dict(runs[0].overrides)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FILES, ids=lambda p: os.path.basename(p)[:-3])
+def test_every_default_run_shaping_solves(path):
+  from dksflax.sweep import check_shaping
+  sweep, root = load_experiment(path)
+  check_shaping(expand(sweep, root="runs"), root)

@@ -134,3 +134,19 @@ def test_search_can_depend_on_the_cell():
     return values("optimizer.learning_rate", [0.1, 0.03, 0.01][:n], label="")
   runs = expand(_eta_sweep(search=search), search=True)
   assert len(runs) == 1 + 3 + 3
+
+
+def test_unreachable_shaping_target_fails_before_anything_starts():
+  """TAT §4.3: a 4-layer leaky-ReLU net cannot reach C_f(0) = 0.99; solved once per net."""
+  from dksflax.errors import ShapingError
+  from dksflax.sweep import check_shaping
+  sweep = Sweep(name="eta", title="", config=DIGITS, seeds=(0, 1),
+                cells=grid(values("model.depth", [4], label=""),
+                           values("shaping.eta", [0.5, 0.99], label="eta")))
+  runs = expand(sweep)
+  check_runs(runs, REPO)              # the config itself is valid ...
+  with pytest.raises(ShapingError, match=r"run 'eta-0.99__seed-0'.*eta=0.99 is unreachable"):
+    check_shaping(runs, REPO)         # ... but its shaping has no solution
+  lines = []
+  assert check_shaping(runs[:2], REPO, progress=lines.append) == 1   # seeds share a solve
+  assert len(lines) == 1

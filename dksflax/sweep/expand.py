@@ -306,3 +306,46 @@ def check_runs(runs: list[Run], project_root: str) -> None:
   builder = ConfigBuilder(project_root)
   for run in runs:
     builder.build(run)
+
+
+def check_shaping(runs: list[Run], project_root: str, *,
+                  progress: Any = None) -> int:
+  """Solves the kernel shaping of every distinct (model, shaping) config of the runs.
+
+  Catches targets no network of that depth can reach (e.g. TAT's eta above the ReLU
+  network's C_f(0), TAT §4.3) before any run starts. Uses
+  `dksflax.models.shaping_plan.shaping_for` (numpy/scipy only, no JAX); runs that differ
+  only in other keys (learning rate, seed ...) share one solve.
+
+  Args:
+    runs: the runs.
+    project_root: str. Directory the config paths are relative to.
+    progress: callable(str) or None. Called with a line per solve. (Default: None)
+
+  Returns:
+    The number of distinct shapings solved.
+
+  Raises:
+    ConfigError or ShapingError: naming the first run whose shaping fails.
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  from dksflax.errors import ShapingError  # pylint: disable=import-outside-toplevel
+  from dksflax.models.shaping_plan import shaping_for  # pylint: disable=import-outside-toplevel
+  builder = ConfigBuilder(project_root)
+  done: set[str] = set()
+  for run in runs:
+    config = builder.build(run)
+    key = json.dumps([config.model.to_dict(), config.shaping.to_dict()], sort_keys=True,
+                     default=repr)
+    if key in done:
+      continue
+    try:
+      shaping_for(config)
+    except ShapingError as e:
+      raise ShapingError(f"sweep {run.sweep!r}, run {run.name!r}: {e}") from None
+    except ConfigError as e:
+      raise ConfigError(f"sweep {run.sweep!r}, run {run.name!r}: {e}") from None
+    done.add(key)
+    if progress is not None:
+      progress(f"shaping ok ({len(done)}): {run.name}")
+  return len(done)
