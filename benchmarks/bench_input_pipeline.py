@@ -157,7 +157,10 @@ def main() -> None:
   verdict = ("the pipeline is not the bottleneck" if headroom > 1.0 and fed > 0.8 * fixed
              else "the pipeline IS the bottleneck")
   print(f"pipeline / training throughput = {headroom:.1f}x: {verdict}", flush=True)
-  machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+  load, cores = os.getloadavg()[0], os.cpu_count() or 1
+  shared = ": other jobs shared the cores" if load > 1.5 * cores else ""
+  machine = (f"{platform.machine()}, {cores} CPU cores (1-min load average "
+             f"{load:.1f} at the end{shared}), "
              f"jax {jax.__version__} on {jax.devices()[0].platform}")
   lines = [
       f"Date: {datetime.date.today().isoformat()}. Machine: {machine}. "
