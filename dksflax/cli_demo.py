@@ -31,6 +31,7 @@ from dksflax.shaping.architecture_graphs import kernel_graph_for
 
 GRID = np.linspace(-1.0, 1.0, 41)
 PROBES = (0.0, 0.5, 0.9)
+PROFILE_DEPTHS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 70, 100)
 
 #: (label, ShapeRequest fields) of the shaped rows.
 SHAPED_ROWS = (
@@ -45,35 +46,51 @@ NETWORKS = (
 )
 
 
-def _unshaped_rows(net: dict[str, Any]) -> list[tuple[str, str, Callable[[Any], Any]]]:
-  """(label, init text, network C map) of ReLU and tanh on the edge of chaos.
+Row = tuple[str, str, Callable[[kg.Node], Callable[[Any], Any]]]
+
+
+def _unshaped_rows() -> list[Row]:
+  """(label, init text, graph -> network C map) of ReLU and tanh on the edge of chaos.
 
   For ReLU the edge of chaos is He initialisation (sigma_w^2 = 2, sigma_b^2 = 0).
   """
-  graph = kernel_graph_for(cli_shape.spec_for(cli_shape.ShapeRequest(**net)))
   rows = []
   for label, name in (("ReLU, He/EOC", "relu"), ("tanh, EOC", "tanh")):
-    c_map, params = cli_shape.eoc_network_map(graph, name, 1.0)
-    rows.append((label, f"sw2={params.weight_var:.3g} sb2={params.bias_var:.3g}", c_map))
+    params, layer_map, q_in = cli_shape.eoc_layer_map(name, 1.0)
+
+    def map_for(graph, params=params, layer_map=layer_map, q_in=q_in):
+      g = kg.with_affine_variances(graph, params.weight_var, params.bias_var)
+      return lambda c: kg.network_qc_map(g, layer_map, q_in, q_in, c)[2]
+
+    rows.append((label, f"sw2={params.weight_var:.3g} sb2={params.bias_var:.3g}", map_for))
   return rows
 
 
-def _shaped_rows(net: dict[str, Any]) -> list[tuple[str, str, Callable[[Any], Any]]]:
-  """(label, "target -> achieved" text, network C map) of the DKS / TAT rows."""
+def _shaped_rows(net: dict[str, Any]) -> list[Row]:
+  """(label, "achieved (target)" text, graph -> network C map) of the DKS / TAT rows."""
   rows = []
   for label, fields in SHAPED_ROWS:
     req = cli_shape.ShapeRequest(**net, **fields)
     solved = cli_shape.solve(req)
-    report = solved["report"]
-    ach = report["achieved"]
+    ach = solved["report"]["achieved"]
     if "max_slope_mu_psi" in ach:
       text = f"max slope {ach['max_slope_mu_psi']['value']:.4f} (zeta={req.zeta})"
     elif "max_c0" in ach:
       text = f"max C(0) {ach['max_c0']['value']:.4f} (eta={req.eta})"
     else:
       text = f"max C''(1) {ach['max_curvature']['value']:.4f} (tau={req.tau})"
-    rows.append((label, text, solved["shaped_network"]))
+    rows.append((label, text,
+                 lambda graph, r=solved["shaped_local"]: kg.network_c_map(graph, r)))
   return rows
+
+
+def _depth_profile(net: dict[str, Any], rows: list[Row]) -> dict[str, Any]:
+  """C_f(0) of the first d layers (plus the classifier) of an MLP, activation kept fixed."""
+  graphs = [kernel_graph_for(cli_shape.spec_for(cli_shape.ShapeRequest(**{**net,
+                                                                          "depth": d})))
+            for d in PROFILE_DEPTHS]
+  return {label: (PROFILE_DEPTHS, [float(map_for(g)(0.0)) for g in graphs])
+          for label, _, map_for in rows}
 
 
 def _measure(c_map: Callable[[Any], Any]) -> dict[str, Any]:
@@ -91,7 +108,7 @@ def run_demo(workdir: str) -> dict[str, Any]:
   Returns:
     The summary (also written as JSON).
   """
-  from dksflax.shaping.plots import plot_c_maps  # pylint: disable=g-import-not-at-top
+  from dksflax.shaping.plots import plot_c_maps, plot_depth_profile  # pylint: disable=g-import-not-at-top
   os.makedirs(workdir, exist_ok=True)
   start = time.perf_counter()
   summary: dict[str, Any] = {"networks": {}}
@@ -99,11 +116,13 @@ def run_demo(workdir: str) -> dict[str, Any]:
             + " ".join(f"{f'C_f({p})':>9}" for p in PROBES) + "  initialisation / target")
   print(header)
   print("-" * len(header))
+  unshaped = _unshaped_rows()
   for title, key, net in NETWORKS:
-    rows = _unshaped_rows(net) + _shaped_rows(net)
+    rows = unshaped + _shaped_rows(net)
+    graph = kernel_graph_for(cli_shape.spec_for(cli_shape.ShapeRequest(**net)))
     curves, table = {}, []
-    for label, target, c_map in rows:
-      m = _measure(c_map)
+    for label, target, map_for in rows:
+      m = _measure(map_for(graph))
       curves[label] = (GRID, m.pop("curve"))
       table.append({"setting": label, "init_or_target": target, **m})
       print(f"{title:<18} {label:<16} " + " ".join(f"{v:9.4f}" for v in m.values())
@@ -112,10 +131,17 @@ def run_demo(workdir: str) -> dict[str, Any]:
     plot_c_maps(png, {f"{title}: network C maps": curves},
                 title="EOC: C_f ~ 1 (degenerate); DKS/TAT: targets kept")
     summary["networks"][title] = {"rows": table, "plot": png}
+    if net["arch"] == "mlp":
+      profile = _depth_profile(net, rows)
+      png = os.path.join(workdir, f"{key}_depth_profile.png")
+      plot_depth_profile(png, profile, title=f"{title}: C_f(0) of the first d layers")
+      summary["networks"][title]["depth_profile"] = {
+          "depths": list(PROFILE_DEPTHS), **{k: v[1] for k, v in profile.items()},
+          "plot": png}
   summary["seconds"] = round(time.perf_counter() - start, 2)
   with open(os.path.join(workdir, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
-  print(f"wrote {len(NETWORKS)} plots and summary.json to {workdir} "
+  print(f"wrote plots and summary.json to {workdir} "
         f"in {summary['seconds']} s")
   return summary
 

@@ -136,6 +136,28 @@ def fast_local_c_map(activation: Any) -> Callable[[Any], Any]:
   return closed_form_c_map(activation) or tabulated_local_c_map(activation)
 
 
+def eoc_layer_map(activation: Any, q_star: float = 1.0
+                  ) -> tuple[Any, Callable[[Any, Any, Any], tuple[Any, Any, Any]], float]:
+  """The edge of chaos (Poole et al. 2016) of a raw activation, ready for network maps.
+
+  Args:
+    activation: the raw activation (name or Activation).
+    q_star: the fixed point of the Q map. (Default: 1.0)
+
+  Returns:
+    (EOCParams, nonlinear layer map for `kg.network_qc_map`, the network input q = Q(q*)
+    that puts every nonlinear layer of an EOC network at its fixed point q*).
+
+  Raises:
+    ShapingError: no edge of chaos at q* for this activation.
+  """
+  from dksflax.shaping import maps  # pylint: disable=g-import-not-at-top
+  from dksflax.shaping.eoc import eoc  # pylint: disable=g-import-not-at-top
+  params = eoc(activation, q_star=q_star)
+  layer_map = fixed_point_layer_map(activation, q_star, c_map=closed_form_c_map(activation))
+  return params, layer_map, float(maps.local_q_map(activation, q_star))
+
+
 def eoc_network_map(graph: kg.Node, activation: Any, q_star: float = 1.0
                     ) -> tuple[Callable[[Any], Any], Any]:
   """The network C map of the raw activation on the edge of chaos (Poole et al. 2016).
@@ -154,12 +176,8 @@ def eoc_network_map(graph: kg.Node, activation: Any, q_star: float = 1.0
   Raises:
     ShapingError: no edge of chaos at q* for this activation.
   """
-  from dksflax.shaping import maps  # pylint: disable=g-import-not-at-top
-  from dksflax.shaping.eoc import eoc  # pylint: disable=g-import-not-at-top
-  params = eoc(activation, q_star=q_star)
+  params, layer_map, q_in = eoc_layer_map(activation, q_star)
   g = kg.with_affine_variances(graph, params.weight_var, params.bias_var)
-  layer_map = fixed_point_layer_map(activation, q_star, c_map=closed_form_c_map(activation))
-  q_in = float(maps.local_q_map(activation, q_star))
   return (lambda c: kg.network_qc_map(g, layer_map, q_in, q_in, c)[2]), params
 
 

@@ -179,3 +179,7 @@ def test_demo_writes_table_plots_and_summary(tmp_path, capsys):
     assert abs(rows["DKS tanh"]["C_f(0.0)"]) < 1e-6  # DKS keeps C_f(0) = 0
     assert rows["TAT leaky_relu"]["C_f(0.0)"] == pytest.approx(0.9, abs=1e-4)
     assert os.path.getsize(net["plot"]) > 10_000
+  profile = summary["networks"]["MLP-100 vanilla"]["depth_profile"]
+  relu = profile["ReLU, He/EOC"]
+  assert all(b >= a for a, b in zip(relu, relu[1:])) and relu[-1] > 0.99  # collapses
+  assert max(abs(v) for v in profile["DKS tanh"]) < 1e-6

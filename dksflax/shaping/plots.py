@@ -58,3 +58,37 @@ def plot_c_maps(path: str, panels: Mapping[str, Mapping[str, Curve]], *,
   fig.tight_layout()
   fig.savefig(path)
   return path
+
+
+def plot_depth_profile(path: str, curves: Mapping[str, Curve], *, title: str = "") -> str:
+  """C_f(0) (the output c of two orthogonal inputs) against depth, log depth axis.
+
+  An unshaped deep network drives it to 1 (DKS §12.4); DKS keeps it at 0 and TAT at eta.
+
+  Args:
+    path: output PNG file.
+    curves: label -> (depths, C_f(0) values).
+    title: axes title. (Default: none)
+
+  Returns:
+    `path`.
+  """
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
+  fig = Figure(figsize=(5.6, 4.2), dpi=110)
+  FigureCanvasAgg(fig)
+  ax = fig.subplots()
+  for label, (depths, values) in curves.items():
+    ax.plot(depths, values, marker="o", ms=3, lw=1.6, label=label)
+  ax.set_xscale("log")
+  ax.set_xlabel("depth d (nonlinear layers)")
+  ax.set_ylabel("C_f(0)")
+  ax.set_ylim(-0.05, 1.05)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  if title:
+    ax.set_title(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path)
+  return path
