@@ -184,3 +184,30 @@ def test_float32_pln_twin_matches_float64_reference(mode):
   x[1] = 0.0  # an all-zero feature map
   np.testing.assert_allclose(augment_np.apply_pln(x, mode), per_location_normalize(x, mode),
                              rtol=2e-6, atol=2e-6)
+
+
+def test_background_thread_keeps_order_forwards_errors_and_stops_when_abandoned():
+  import threading
+  import time
+  from dksflax.data.prefetch import threaded
+  assert list(threaded(iter(range(50)), 3)) == list(range(50))
+  assert list(threaded(iter(range(5)), 0)) == list(range(5))
+
+  def failing():
+    yield 1
+    raise RuntimeError("bad shard")
+
+  it = threaded(failing(), 2)
+  assert next(it) == 1
+  with pytest.raises(RuntimeError, match="bad shard"):
+    next(it)
+  for n, size in [(100, 2), (2, 1)]:  # blocked on an item / on the end-of-stream marker
+    before = threading.active_count()
+    it = threaded(iter(range(n)), size)
+    next(it)
+    time.sleep(0.3)  # let the producer fill the queue
+    it.close()  # the consumer goes away while the producer waits on a full queue
+    deadline = time.monotonic() + 5.0
+    while threading.active_count() > before and time.monotonic() < deadline:
+      time.sleep(0.05)
+    assert threading.active_count() <= before

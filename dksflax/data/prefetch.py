@@ -44,20 +44,24 @@ def threaded(batches: Iterable[Any], size: int) -> Iterator[Any]:
   slots: queue.Queue = queue.Queue(maxsize=size)
   stop = threading.Event()
 
+  def put(item) -> bool:
+    """Waits for a free slot; False if the consumer has gone away meanwhile."""
+    while not stop.is_set():
+      try:
+        slots.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
   def produce():
     try:
       for item in batches:
-        while not stop.is_set():
-          try:
-            slots.put(item, timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        if stop.is_set():
+        if not put(item):
           return
-      slots.put(_DONE)
+      put(_DONE)
     except BaseException as error:  # pylint: disable=broad-except
-      slots.put(_Failure(error))
+      put(_Failure(error))
 
   thread = threading.Thread(target=produce, name="dksflax-input", daemon=True)
   thread.start()
