@@ -343,3 +343,15 @@ def test_chebyshev_tables_are_accurate():
   np.testing.assert_allclose(table(probe), maps.local_c_map("tanh", probe), atol=1e-9)
   with pytest.raises(ValueError, match="degree"):
     chebyshev_c_map(_relu_c_map, degree=1)
+
+
+@pytest.mark.parametrize("depth, convs", [(50, 53), (101, 104), (152, 155)])
+def test_resnet_graph_has_one_affine_per_conv(depth, convs):
+  # ResNet-V2-D: a stem conv, 3 convs per block ((D - 2)/3 blocks), 4 projection shortcuts,
+  # so 53 / 104 / 155 convolutions, plus the classifier (He et al. 2016).
+  graph = kernel_graph_for(resnet_v2_spec(depth, variant="rescaled"))
+  affines = [n for n in kg.walk(graph) if isinstance(n, kg.Affine)]
+  assert len(affines) == convs + 1
+  vanilla = kernel_graph_for(resnet_v2_spec(depth, variant="vanilla"))
+  assert sum(isinstance(n, kg.Affine) for n in kg.walk(vanilla)) == convs + 1 - 4
+  assert sum(isinstance(n, kg.Pool) for n in kg.walk(graph)) == 2  # stem max-pool, head

@@ -182,7 +182,8 @@ def _evaluate(node: Node, x: Any, mean: Any, sem: Any, start: Any,
     return sem.normalize(x, mean), 0.0
   if isinstance(node, Chain):
     for i, layer in enumerate(node.layers):
-      x, mean = _evaluate(layer, x, mean, sem, start, found, f"{path}/{_label(layer, i)}")
+      sub = path if found is None else f"{path}/{_label(layer, i)}"
+      x, mean = _evaluate(layer, x, mean, sem, start, found, sub)
     return x, mean
   if isinstance(node, NormalizedSum):
     fractions = [w * w for w in node.weights]
