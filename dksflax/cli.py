@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   except ValueError as e:  # ConfigError and ShapingError are ValueErrors.
     print(f"dksflax {ns.command}: error: {e}", file=sys.stderr)
     return EXIT_USAGE
+  except BrokenPipeError:  # e.g. `dksflax shape ... | head`: the reader left early.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":
