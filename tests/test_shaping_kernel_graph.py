@@ -355,3 +355,14 @@ def test_resnet_graph_has_one_affine_per_conv(depth, convs):
   vanilla = kernel_graph_for(resnet_v2_spec(depth, variant="vanilla"))
   assert sum(isinstance(n, kg.Affine) for n in kg.walk(vanilla)) == convs + 1 - 4
   assert sum(isinstance(n, kg.Pool) for n in kg.walk(graph)) == 2  # stem max-pool, head
+
+
+def test_curvature_refuses_layer_norm_after_activation():
+  graph = kg.Chain((kg.Affine(), kg.Nonlinear(), kg.Normalize(), kg.Affine(), kg.Nonlinear(),
+                    kg.Affine()))
+  with pytest.raises(ShapingError, match="pre-activation"):
+    kg.max_curvature_func(graph)(0.1)
+  # The slope calculus treats it as the identity (DKS §21.3 rule 6, C(0) = 0 under DKS).
+  assert kg.max_slope_func(graph)(1.2) == pytest.approx(1.44)
+  with pytest.raises(ValueError, match="ln_mode"):
+    kg.subnetwork_values(graph, lambda x: x, 1.0, ln_mode="exact")

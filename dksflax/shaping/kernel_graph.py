@@ -70,6 +70,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 _UNKNOWN = object()
+LN_MODES = ("cmap", "identity", "centred")
 
 
 class _RuleSemantics:
@@ -220,11 +221,18 @@ def subnetwork_values(graph: Node, rule: Callable[[Any], Any], start: Any, *,
     graph: the kernel graph.
     rule: r, the map applied at each nonlinear layer.
     start: the value fed to each subnetwork's input (0 for C(0), 1 for slopes).
-    ln_mode: layer-norm handling, see `_RuleSemantics`. (Default: "cmap")
+    ln_mode: layer-norm handling, one of LN_MODES (see `_RuleSemantics`).
+      (Default: "cmap")
 
   Returns:
     [(path, value)], the whole graph first (path "network").
+
+  Raises:
+    ValueError: unknown ln_mode.
+    ShapingError: a layer norm whose map cannot be determined (see `_RuleSemantics`).
   """
+  if ln_mode not in LN_MODES:
+    raise ValueError(f"ln_mode={ln_mode!r} is not one of {LN_MODES}")
   sem = _RuleSemantics(rule, ln_mode)
   found: list[tuple[str, Any]] = []
   value, _ = _evaluate(graph, start, 0.0, sem, start, found, "network")
