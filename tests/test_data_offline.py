@@ -211,3 +211,24 @@ def test_background_thread_keeps_order_forwards_errors_and_stops_when_abandoned(
     while threading.active_count() > before and time.monotonic() < deadline:
       time.sleep(0.05)
     assert threading.active_count() <= before
+
+
+def test_train_subset_is_the_first_n_examples_and_shards_correctly():
+  from dksflax.errors import ConfigError
+  full = synthetic_split(_config("synthetic", synthetic_examples=300), True, 0, 1)
+  c = _config("synthetic", synthetic_examples=300, train_examples=100)
+  assert get_dataset_info(c).num_train_examples == 100
+  parts = [synthetic_split(c, True, p, 3) for p in range(3)]
+  assert [len(s.labels) for s in parts] == [33, 33, 34]
+  assert all(s.num_examples == 100 for s in parts)
+  np.testing.assert_array_equal(np.concatenate([s.images for s in parts]), full.images[:100])
+  np.testing.assert_array_equal(np.concatenate([s.labels for s in parts]), full.labels[:100])
+  from sklearn.datasets import load_digits
+  d = _config("digits", train_examples=50)
+  labels = np.concatenate([digits_split(True, p, 2, 50).labels for p in range(2)])
+  np.testing.assert_array_equal(labels, load_digits().target[:50])
+  assert get_dataset_info(d).num_train_examples == 50
+  with pytest.raises(ConfigError, match="train_examples=2000 exceeds the 1437"):
+    get_dataset_info(_config("digits", train_examples=2000))
+  with pytest.raises(ConfigError, match="train_examples=0"):
+    get_dataset_info(_config("digits", train_examples=0))

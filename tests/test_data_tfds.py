@@ -114,3 +114,15 @@ def test_imagenet_eval_center_crop_and_inception_crop_geometry():
   assert not np.allclose(crops[0], crops[1])
   np.testing.assert_array_equal(
       crops[2], tf_preprocess.inception_crop_flip(jpeg, 28, seeds[2], seeds[2]).numpy())
+
+
+def test_process_slices_partition_the_split_and_its_subsets():
+  from types import SimpleNamespace
+  from dksflax.data.tfds_source import process_slice
+  builder = SimpleNamespace(info=SimpleNamespace(
+      splits={"train": SimpleNamespace(num_examples=50_000)}))
+  got = [process_slice(builder, "train", p, 3) for p in range(3)]
+  assert got == [("train[0:16666]", 50_000), ("train[16666:33333]", 50_000),
+                 ("train[33333:50000]", 50_000)]
+  got = [process_slice(builder, "train", p, 3, limit=100)[0] for p in range(3)]
+  assert got == ["train[0:33]", "train[33:66]", "train[66:100]"]

@@ -22,6 +22,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.augment = True          # training augmentation (CIFAR crop+flip, Inception crop+flip)
   c.shuffle_buffer = 10_000  # ImageNet streaming shuffle buffer (in-memory sets: full permutation)
   c.image_size = -1         # -1: the dataset's standard size; other values: imagenet2012 only
+  c.train_examples = -1    # use only the first N training examples (-1: all); sharded after
   c.prefetch = 2            # batches prepared ahead (host thread and device transfer)
   c.synthetic_shape = (32, 32, 3)
   c.synthetic_classes = 10
@@ -42,6 +43,8 @@ def validate(data: ml_collections.ConfigDict) -> None:
   check_choice("data.pln", data.pln, PLN_MODES)
   _int_at_least("data.shuffle_buffer", data.shuffle_buffer, 1)
   _int_at_least("data.prefetch", data.prefetch, 0)
+  if data.train_examples != -1:
+    _int_at_least("data.train_examples", data.train_examples, 1)
   if data.image_size != -1:
     if data.name != "imagenet2012":
       raise ConfigError(

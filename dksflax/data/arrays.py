@@ -46,7 +46,8 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
   return images, bunch.target.astype(np.int32)
 
 
-def digits_split(train: bool, process_index: int, process_count: int) -> ArraySplit:
+def digits_split(train: bool, process_index: int, process_count: int,
+                 num_train: int = catalog.DIGITS_NUM_TRAIN) -> ArraySplit:
   """Returns scikit-learn's 8x8 digits: the first 1,437 images train, the last 360 test.
 
   Pixels 0..16 are scaled to [0, 1] and standardised with the training split's mean and
@@ -57,6 +58,8 @@ def digits_split(train: bool, process_index: int, process_count: int) -> ArraySp
     train: Training split if True, else the test split.
     process_index: This process.
     process_count: Number of processes.
+    num_train: Use only the first ``num_train`` training images (``data.train_examples``);
+      the statistics stay those of the full training split. (Default: 1437)
 
   Returns:
     This process's shard.
@@ -67,7 +70,7 @@ def digits_split(train: bool, process_index: int, process_count: int) -> ArraySp
   mean = np.array([train_pixels.mean()], np.float32)
   std = np.array([train_pixels.std()], np.float32)
   if train:
-    images, labels = images[:n_train], labels[:n_train]
+    images, labels = images[:num_train], labels[:num_train]
   else:
     images, labels = images[n_train:], labels[n_train:]
   start, stop = shard_bounds(len(labels), process_index, process_count)
@@ -92,14 +95,15 @@ def synthetic_split(data: ml_collections.ConfigDict, train: bool, process_index:
     This process's shard (only the shard is generated).
   """
   facts = catalog.dataset_facts(data)
-  n = facts.num_train if train else facts.num_eval
+  n = facts.num_train if train else facts.num_eval  # after data.train_examples
+  full = int(data.synthetic_examples if train else data.synthetic_eval_examples)
   start, stop = shard_bounds(n, process_index, process_count)
   # Generated in fixed chunks, each from its own seed, so example i is the same whatever
   # the process count.
   images, labels = [], []
   for chunk in range(start // _CHUNK, -(-stop // _CHUNK)):
     rng = np.random.default_rng([int(data.synthetic_seed), 0 if train else 1, chunk])
-    lo, hi = chunk * _CHUNK, min((chunk + 1) * _CHUNK, n)
+    lo, hi = chunk * _CHUNK, min((chunk + 1) * _CHUNK, full)
     imgs = rng.integers(0, 256, size=(hi - lo,) + facts.image_shape, dtype=np.uint8)
     labs = rng.integers(0, facts.num_classes, size=hi - lo).astype(np.int32)
     a, b = max(start, lo) - lo, min(stop, hi) - lo

@@ -83,11 +83,24 @@ SYNTHETIC_STD = float(((256.0 ** 2 - 1.0) / 12.0) ** 0.5 / 255.0)
 
 
 def dataset_facts(data: ml_collections.ConfigDict) -> DatasetFacts:
-  """Returns the static facts of ``data.name`` (synthetic: from the data.synthetic_* keys).
+  """Returns the facts of ``data.name`` (synthetic: from the data.synthetic_* keys).
+
+  With ``data.train_examples = N > 0`` the training split is its first N examples.
 
   Raises:
-    ConfigError: if the config is invalid.
+    ConfigError: if the config is invalid, or N exceeds the training split.
   """
+  facts = _full_facts(data)
+  if data.train_examples > 0:
+    if data.train_examples > facts.num_train:
+      raise ConfigError(
+          f"data.train_examples={data.train_examples} exceeds the {facts.num_train} "
+          f"training examples of {data.name}; use -1 for all of them")
+    facts = dataclasses.replace(facts, num_train=int(data.train_examples))
+  return facts
+
+
+def _full_facts(data: ml_collections.ConfigDict) -> DatasetFacts:
   data_cfg.validate(data)
   if data.name == "cifar10":
     return _CIFAR10

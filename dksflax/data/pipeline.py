@@ -31,7 +31,8 @@ def _processes() -> tuple[int, int]:
 def _array_split(data: ml_collections.ConfigDict, train: bool, process_index: int,
                  process_count: int) -> ArraySplit:
   if data.name == "digits":
-    return digits_split(train, process_index, process_count)
+    return digits_split(train, process_index, process_count,
+                        catalog.dataset_facts(data).num_train)
   if data.name == "synthetic":
     return synthetic_split(data, train, process_index, process_count)
   from dksflax.data import tfds_source  # pylint: disable=g-import-not-at-top

@@ -50,7 +50,8 @@ def layout_for(data: ml_collections.ConfigDict, *, train: bool, global_batch_siz
   facts = catalog.dataset_facts(data)
   builder = get_builder(data)
   split = facts.train_split if train else facts.eval_split
-  sliced, n = process_slice(builder, split, process_index, process_count)
+  sliced, n = process_slice(builder, split, process_index, process_count,
+                            data.train_examples if train else -1)
   return builder, sliced, StreamLayout(n, global_batch_size, process_index, process_count)
 
 

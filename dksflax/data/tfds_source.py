@@ -62,9 +62,15 @@ def split_size(builder: tfds.core.DatasetBuilder, split: str) -> int:
 
 
 def process_slice(builder: tfds.core.DatasetBuilder, split: str, process_index: int,
-                  process_count: int) -> tuple[str, int]:
-  """Returns (tfds split string of this process's slice, size of the whole split)."""
+                  process_count: int, limit: int = -1) -> tuple[str, int]:
+  """Returns (tfds split string of this process's slice, size of the whole split).
+
+  With ``limit > 0`` the split is first cut to its first ``limit`` examples, and that
+  subset is what the processes share out (so subsets shard correctly).
+  """
   n = split_size(builder, split)
+  if limit > 0:
+    n = min(n, limit)
   start, stop = shard_bounds(n, process_index, process_count)
   return f"{split}[{start}:{stop}]", n
 
@@ -88,7 +94,8 @@ def load_cifar_split(data: ml_collections.ConfigDict, train: bool, process_index
   facts = catalog.dataset_facts(data)
   builder = get_builder(data)
   split = facts.train_split if train else facts.eval_split
-  sliced, n = process_slice(builder, split, process_index, process_count)
+  sliced, n = process_slice(builder, split, process_index, process_count,
+                            data.train_examples if train else -1)
   ds = builder.as_dataset(split=sliced, shuffle_files=False)
   ds = ds.map(lambda ex: (ex["image"], ex["label"]), num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(_LOAD_BATCH).prefetch(tf.data.AUTOTUNE)
