@@ -321,3 +321,35 @@ def test_first_solve_in_a_fresh_process_is_fast():
   # CPU time of this process (robust to other processes sharing the machine).
   for key, value in times.items():
     assert value < 0.1, (key, times)
+
+
+def test_solvers_refuse_an_already_transformed_activation():
+  t = solve_dks("tanh", max_slope_func=_vanilla_slope(10), zeta=1.5).transformed()
+  with pytest.raises(ConfigError, match="base 'tanh'"):
+    solve_dks(t, max_slope_func=_vanilla_slope(10), zeta=1.5)
+  with pytest.raises(ConfigError, match="base 'tanh'"):
+    solve_tat_smooth(t, max_curvature_func=lambda k: k, tau=0.3)
+
+
+def test_tat_smooth_too_much_curvature_is_explained():
+  # One layer asked for C''(1) = 2: only solutions with |alpha| gamma >= 2 exist.
+  with pytest.raises(ShapingError, match="rejected as unstable.*smaller"):
+    solve_tat_smooth("tanh", max_curvature_func=lambda k: k, tau=2.0)
+
+
+def test_homogeneous_activation_close_to_linear():
+  # square: C'(1)(t) = (2 + 2 t^2) / (1 + 2 t^2) for shift t, so psi near 1 needs t ~ 100.
+  with pytest.warns(UserWarning):
+    p = solve_dks("square", max_slope_func=_vanilla_slope(200), zeta=1.01)
+  t = 1 / p.alpha
+  assert (2 + 2 * t * t) / (1 + 2 * t * t) == pytest.approx(1.01**(1 / 200), rel=1e-12)
+  _check_dks_conditions(p, 1.01**(1 / 200), q_slope=False)
+
+
+def test_dks_choice_among_several_solutions_is_deterministic():
+  # SELU has several (alpha, beta) solutions; the one with the smallest |beta| is kept
+  # (for the DKS table's 100-layer case that is the table's row).
+  a = solve_dks("selu", max_slope_func=_vanilla_slope(100), zeta=1.5)
+  b = solve_dks("selu", max_slope_func=_vanilla_slope(100), zeta=1.5)
+  assert a == b
+  assert abs(a.beta) < 0.3

@@ -145,6 +145,7 @@ class _Moments:
 
   mean: float        # E[phi(y)]
   second: float      # E[phi(y)^2]
+  var: float         # E[(phi(y) - mean)^2], computed centred (no cancellation)
   phi_phi1_z: float  # E[phi(y) phi'(y) z]
   phi1_z: float      # E[phi'(y) z]
   phi1_sq: float     # E[phi'(y)^2]
@@ -159,8 +160,10 @@ def moments(phi: Activation, alpha: float, beta: float, *, second_derivative: bo
   y = alpha * z + beta
   f, f1 = phi.fn(y), phi.d1(y)
   f2_sq = float(w @ phi.d2(y)**2) if second_derivative else 0.0
-  return _Moments(float(w @ f), float(w @ (f * f)), float(w @ (f * f1 * z)),
-                  float(w @ (f1 * z)), float(w @ (f1 * f1)), f2_sq)
+  mean = float(w @ f)
+  centred = f - mean
+  return _Moments(mean, float(w @ (f * f)), float(w @ (centred * centred)),
+                  float(w @ (f * f1 * z)), float(w @ (f1 * z)), float(w @ (f1 * f1)), f2_sq)
 
 
 def is_linear(phi: Activation) -> bool:
@@ -179,6 +182,7 @@ def multistart_root(residual: Callable[[np.ndarray], np.ndarray],
                     canonical: Callable[[np.ndarray], np.ndarray] = lambda x: x,
                     accept: Callable[[np.ndarray], bool] = lambda x: True,
                     prefer: Callable[[np.ndarray], float] | None = None,
+                    reject_reason: str = "",
                     num_tries: int = NUM_TRIES) -> tuple[np.ndarray, float]:
   """``scipy.optimize.root(method="hybr")`` from successive initial guesses (DKS §22.1).
 
@@ -194,6 +198,7 @@ def multistart_root(residual: Callable[[np.ndarray], np.ndarray],
     sampler: draws a further initial guess from a seeded generator.
     canonical: maps a solution to its canonical representative (e.g. ``alpha > 0``).
     accept: extra test a canonical solution must pass.
+    reject_reason: what ``accept`` checks, for the error message.
     prefer: ranks accepted solutions from the fixed guesses (smaller is better); ``None``
       takes the first accepted one. (Default: None)
     num_tries: total number of initial guesses. (Default: 50)
@@ -207,6 +212,7 @@ def multistart_root(residual: Callable[[np.ndarray], np.ndarray],
   rng = np.random.default_rng(SEED)
   best = (math.inf, None)
   found: list[tuple[np.ndarray, float]] = []
+  rejected = 0
   for i in range(num_tries):
     if i == len(guesses) and found:
       break
@@ -221,12 +227,21 @@ def multistart_root(residual: Callable[[np.ndarray], np.ndarray],
       continue
     if err < best[0]:
       best = (err, x)
-    if sol.success and err < RESIDUAL_TOL and accept(x):
+    if sol.success and err < RESIDUAL_TOL:
+      if not accept(x):
+        rejected += 1
+        continue
       found.append((x, err))
       if prefer is None or i >= len(guesses):
         break
   if found:
     return min(found, key=lambda f: prefer(f[0])) if prefer is not None else found[0]
+  if rejected:
+    raise ShapingError(
+        f"the activation-parameter solve found {rejected} solution(s) from {num_tries} "
+        f"initial guesses, but all were rejected as unstable ({reject_reason}); the target "
+        f"asks for too nonlinear a layer: use a target closer to the identity (smaller "
+        f"zeta / tau) or a deeper network")
   raise ShapingError(
       f"the activation-parameter solve did not converge from {num_tries} initial guesses "
       f"(best residual {best[0]:.3g} at {None if best[1] is None else best[1].tolist()}); "
@@ -263,7 +278,7 @@ def _finish(phi: Activation, alpha: float, beta: float, *, psi: float,
             params: tuple[tuple[str, float], ...], dropped: tuple[str, ...],
             name: str) -> DKSParams:
   m = moments(phi, alpha, beta)
-  var = m.second - m.mean**2
+  var = m.var
   if not var > 0:
     raise ShapingError(f"{name}: the solved transformation has zero variance")
   gamma = 1.0 / math.sqrt(var)
@@ -286,14 +301,13 @@ def _solve_homogeneous(phi: Activation, psi: float) -> tuple[float, float]:
   """
   def slope(t: float) -> float:
     m = moments(phi, 1.0, t)
-    var = m.second - m.mean**2
-    return m.phi1_sq / var if var > 0 else math.inf
+    return m.phi1_sq / m.var if m.var > 0 else math.inf
 
   s0 = slope(0.0) - psi
   if s0 == 0.0:
     return 1.0, 0.0
   step = 0.5
-  for _ in range(8):
+  for _ in range(24):
     t = step if s0 > 0 else -step
     st = slope(t) - psi
     if math.isfinite(st) and st * s0 < 0:
@@ -314,7 +328,7 @@ def _solve_free_leaky_relu(psi: float) -> tuple[float, float]:
   def residual(p: np.ndarray) -> np.ndarray:
     phi = get_activation("leaky_relu", negative_slope=float(p[0]))
     m = moments(phi, 1.0, float(p[1]))
-    var = m.second - m.mean**2
+    var = m.var
     if not var > 1e-300:
       return _BAD
     return np.array([(m.phi_phi1_z - m.mean * m.phi1_z) / var - 1.0, m.phi1_sq / var - psi])
@@ -324,6 +338,15 @@ def _solve_free_leaky_relu(psi: float) -> tuple[float, float]:
       lambda rng: (rng.uniform(0.0, 1.0), rng.uniform(-3.0, 3.0)),
       prefer=lambda x: abs(float(x[1])))
   return float(x[0]), float(x[1])
+
+
+def _base_activation(activation: str | Activation) -> Activation:
+  """Resolves the activation a solver transforms (a registered one, not a transformed one)."""
+  if isinstance(activation, TransformedActivation):
+    raise ConfigError(
+        f"the solvers transform a base activation (a name or get_activation(...)), not an "
+        f"already transformed one ({activation!r}); pass its base {activation.base!r}")
+  return as_activation(activation)
 
 
 def solve_dks(activation: str | Activation, *, max_slope_func: Callable[[float], float],
@@ -348,7 +371,7 @@ def solve_dks(activation: str | Activation, *, max_slope_func: Callable[[float],
     ShapingError: linear activation, unreachable target, or no convergence.
   """
   free_slope = activation == "leaky_relu"
-  phi = as_activation(activation)
+  phi = _base_activation(activation)
   name = phi.name
   if is_linear(phi):
     raise ShapingError(
@@ -375,7 +398,7 @@ def solve_dks(activation: str | Activation, *, max_slope_func: Callable[[float],
     if a == 0.0:
       return _BAD
     m = moments(phi, a, b)
-    var = m.second - m.mean**2
+    var = m.var
     if not var > 1e-300 or not math.isfinite(var):
       return _BAD
     # Q'(1) = E[phi_hat phi_hat' z] and C'(1) = E[phi_hat'^2] with gamma = var^-1/2.

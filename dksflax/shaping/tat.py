@@ -26,8 +26,9 @@ import numpy as np
 from scipy import optimize
 
 from dksflax.errors import ConfigError, ShapingError
-from dksflax.shaping.activations import Activation, TransformedActivation, as_activation
-from dksflax.shaping.dks import DKSParams, invert_increasing, is_linear, moments, multistart_root
+from dksflax.shaping.activations import Activation, TransformedActivation
+from dksflax.shaping.dks import (DKSParams, _base_activation, invert_increasing, is_linear,
+                                 moments, multistart_root)
 
 #: Solutions with ``|alpha| * gamma * max(1, 1 / max|phi'|)`` at or above this are
 #: rejected: they have unstable Q maps and larger kernel-approximation errors. This is the
@@ -175,7 +176,7 @@ def solve_tat_smooth(activation: str | Activation, *,
     ConfigError: unknown activation or ``tau <= 0``.
     ShapingError: non-smooth or linear activation, or no convergence.
   """
-  phi = as_activation(activation)
+  phi = _base_activation(activation)
   if phi.kink_order is not None and phi.kink_order < 2:
     raise ShapingError(
         f"smooth TAT needs an activation with a continuous first derivative, but "
@@ -191,7 +192,7 @@ def solve_tat_smooth(activation: str | Activation, *,
     if a == 0.0:
       return None
     m = moments(phi, a, b, second_derivative=True)
-    second = m.second + 2.0 * d * m.mean + d * d     # E[(phi + delta)^2]
+    second = m.var + (m.mean + d)**2     # E[(phi + delta)^2]
     if not second > 1e-300 or not math.isfinite(second):
       return None
     return m, 1.0 / second
@@ -228,7 +229,8 @@ def solve_tat_smooth(activation: str | Activation, *,
   x, err = multistart_root(
       residual, list(itertools.product((1.0, 0.1), (0.0, 1.0, -1.0), (0.0, 1.0, -1.0))),
       lambda rng: (rng.uniform(0.0, 2.0), rng.uniform(-3.0, 3.0), rng.uniform(-3.0, 3.0)),
-      canonical=canonical, accept=accept)
+      canonical=canonical, accept=accept,
+      reject_reason=f"|alpha| * gamma >= {MAX_INPUT_OUTPUT_SCALE * slope_unit:.3g}")
   alpha, beta, delta = (float(v) for v in x)
   m, g2 = scales(x)
   gamma = math.sqrt(g2)
