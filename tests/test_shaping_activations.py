@@ -20,6 +20,13 @@ def test_registry_has_the_required_names():
   assert len(NAMES) >= 12
 
 
+def test_equality_is_by_name_and_parameters():
+  assert acts.get_activation("gelu") == acts.get_activation("gelu")
+  assert acts.get_activation("leaky_relu", negative_slope=0.2) != acts.get_activation(
+      "leaky_relu", negative_slope=0.3)
+  assert len({acts.get_activation("elu"), acts.get_activation("elu", alpha=1.0)}) == 1
+
+
 def test_unknown_name_lists_known_names():
   with pytest.raises(ConfigError, match="unknown activation 'rleu'.*leaky_relu.*tanh"):
     acts.get_activation("rleu")

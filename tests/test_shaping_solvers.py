@@ -353,3 +353,64 @@ def test_dks_choice_among_several_solutions_is_deterministic():
   b = solve_dks("selu", max_slope_func=_vanilla_slope(100), zeta=1.5)
   assert a == b
   assert abs(a.beta) < 0.3
+
+
+# ---------------------------------------------------------------------------------------
+# The official dks package (reference only; not a dependency). Install it with
+#   .tools/bin/uv pip install --python .venv/bin/python --target /tmp/dksref dks==0.1.2
+
+
+def _reference_module():
+  import os
+  path = os.environ.get("DKS_REFERENCE_PATH", "/tmp/dksref")
+  if os.path.isdir(path) and path not in sys.path:
+    sys.path.append(path)   # after the venv, so the venv's numpy/scipy are used
+  try:
+    from dks.base import activation_transform
+  except ImportError:
+    pytest.skip("the official dks package is not installed")
+  return activation_transform
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,depth,zeta", [("softplus", 50, 1.5), ("gelu", 10, 2.0),
+                                             ("tanh", 200, 1.1), ("elu", 100, 1.5),
+                                             ("sigmoid", 20, 3.0)])
+def test_dks_matches_the_official_package(name, depth, zeta):
+  at = _reference_module()
+  ref = at._get_activations_params([name], method="DKS", dks_params={"c_slope_1_target": zeta},
+                                   max_slope_func=_vanilla_slope(depth))[name]
+  p = solve_dks(name, max_slope_func=_vanilla_slope(depth), zeta=zeta)
+  want = (ref["input_scale"], ref["input_shift"], ref["output_shift"], ref["output_scale"])
+  # Up to the mirror symmetries (alpha -> -alpha; beta, delta sign for odd activations).
+  got = (p.alpha, p.beta, p.delta, p.gamma)
+  if get_activation(name).odd and p.beta * want[1] < 0:
+    got = (p.alpha, -p.beta, -p.delta - 2 * float(get_activation(name)(0.0)), p.gamma)
+  np.testing.assert_allclose(np.abs(got), np.abs(want), rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth,eta", [(100, 0.9), (50, 0.95), (10, 0.5)])
+def test_tat_lrelu_matches_the_official_package(depth, eta):
+  at = _reference_module()
+  c0 = _vanilla_c0(depth)
+  ref = at._get_activations_params(["leaky_relu"], method="TAT",
+                                   tat_params={"c_val_0_target": eta},
+                                   subnet_max_func=lambda x, r: c0(r))["leaky_relu"]
+  p = solve_tat_lrelu(max_c0_func=c0, eta=eta)
+  assert p.negative_slope == pytest.approx(ref["negative_slope"], rel=1e-6)
+  assert p.output_scale == pytest.approx(ref["output_scale"], rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["softplus", "swish", "gelu", "erf"])
+def test_tat_smooth_matches_the_official_package(name):
+  at = _reference_module()
+  ref = at._get_activations_params([name], method="TAT", tat_params={"c_curve_target": 0.5},
+                                   max_curv_func=lambda k: 20 * k)[name]
+  p = solve_tat_smooth(name, max_curvature_func=lambda k: 20 * k, tau=0.5)
+  want = (ref["input_scale"], ref["input_shift"], ref["output_shift"], ref["output_scale"])
+  got = (p.alpha, p.beta, p.delta, p.gamma)
+  if get_activation(name).odd and p.beta * want[1] < 0:
+    got = (p.alpha, -p.beta, -p.delta - 2 * float(get_activation(name)(0.0)), p.gamma)
+  np.testing.assert_allclose(np.abs(got), np.abs(want), rtol=1e-6)

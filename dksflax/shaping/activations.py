@@ -60,9 +60,10 @@ class Activation:
 
   name: str
   params: tuple[tuple[str, float], ...]
-  fn: ArrayFn
-  d1: ArrayFn
-  d2: ArrayFn
+  # Two activations are equal when their names and parameters are (not their closures).
+  fn: ArrayFn = dataclasses.field(compare=False)
+  d1: ArrayFn = dataclasses.field(compare=False)
+  d2: ArrayFn = dataclasses.field(compare=False)
   kinks: tuple[float, ...] = ()
   kink_order: int | None = None
   homogeneous_degree: int | None = None
