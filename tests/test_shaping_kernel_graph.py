@@ -366,3 +366,16 @@ def test_curvature_refuses_layer_norm_after_activation():
   assert kg.max_slope_func(graph)(1.2) == pytest.approx(1.44)
   with pytest.raises(ValueError, match="ln_mode"):
     kg.subnetwork_values(graph, lambda x: x, 1.0, ln_mode="exact")
+
+
+@pytest.mark.parametrize("depth, slope", [
+    # TAT leaky-ReLU negative slopes for eta = 0.9 of the skip-free ResNet-V2 ("LReLUNet")
+    # that the kfac-jax ImageNet example hard-codes (examples/lrelunet101_imagenet).
+    (50, 0.4259071946144104), (101, 0.5704395323991776), (152, 0.6386479139328003)])
+def test_max_c0_of_vanilla_resnets_reproduces_published_tat_slopes(depth, slope):
+  mu = kg.max_c0_func(kernel_graph_for(resnet_v2_spec(depth, variant="vanilla")))
+  lo, hi = 0.0, 1.0  # mu decreases with the slope (TAT Appendix B.3): bisect mu = 0.9
+  for _ in range(60):
+    mid = 0.5 * (lo + hi)
+    lo, hi = (mid, hi) if mu(lambda c, s=mid: _lrelu_c_map(c, s)) > 0.9 else (lo, mid)
+  assert 0.5 * (lo + hi) == pytest.approx(slope, abs=1e-8)
