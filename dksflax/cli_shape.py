@@ -212,7 +212,11 @@ def solve(req: ShapeRequest, spec: Any = None) -> dict[str, Any]:
   """
   from dksflax.shaping import activations, maps  # pylint: disable=g-import-not-at-top
 
-  check_choice("shaping.method (--method)", req.method, METHODS)
+  if req.method not in METHODS:
+    raise ConfigError(
+        f"shaping.method={req.method!r}: `dksflax shape` solves the kernel-shaping methods "
+        f"{', '.join(METHODS)}; fixup, lsuv, skipinit, risotto and none set weights without "
+        "a kernel-map solve (see dksflax.models.shaping_plan.shaping_for)")
   spec = spec if spec is not None else spec_for(req)
   graph = kernel_graph_for(spec)
   name = req.activation_name
