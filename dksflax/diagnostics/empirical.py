@@ -72,14 +72,15 @@ def correlated_pairs(rng: np.random.Generator, input_shape: Sequence[int], corre
                      num_pairs: int) -> tuple[np.ndarray, np.ndarray]:
   """Samples input pairs with q = 1 and cosine similarity ``correlation`` per location.
 
-  The last axis is the channel axis; every other axis indexes locations. At each location
+  The last axis is the channel axis; every other axis indexes locations (with a single
+  channel, the whole example is one location). At each location
   ``x1 = sqrt(k) u`` and ``x2 = sqrt(k) (c u + sqrt(1 - c^2) v)`` with ``u``, ``v``
   orthonormal random directions, so ``||x||^2 / k = 1`` and ``<x1, x2> / k = c`` exactly
   (per-location normalisation, DKS §10.2).
 
   Args:
     rng: numpy random generator.
-    input_shape: shape of one example, e.g. ``(d,)`` or ``(H, W, C)``; C >= 2.
+    input_shape: shape of one example, e.g. ``(d,)`` or ``(H, W, C)``.
     correlation: the cosine similarity c in [-1, 1].
     num_pairs: number of pairs.
 
@@ -90,18 +91,21 @@ def correlated_pairs(rng: np.random.Generator, input_shape: Sequence[int], corre
     ValueError: for a bad shape, correlation or pair count.
   """
   shape = tuple(int(s) for s in input_shape)
-  if not shape or min(shape) < 1 or shape[-1] < 2:
-    raise ValueError(f"input_shape={shape} must end in a channel axis of size >= 2")
+  if not shape or min(shape) < 1 or int(np.prod(shape)) < 2:
+    raise ValueError(f"input_shape={shape} must have positive sizes and >= 2 elements")
   if num_pairs < 2:
     raise ValueError(f"num_pairs={num_pairs} must be >= 2 to estimate a standard error")
   (c,) = _check_correlations([correlation])
-  k = shape[-1]
-  g = rng.standard_normal((2, num_pairs) + shape)
+  # One location per channel vector; a single-channel input is one location in all.
+  work = shape if shape[-1] >= 2 else (int(np.prod(shape)),)
+  k = work[-1]
+  g = rng.standard_normal((2, num_pairs) + work)
   u = g[0] / np.linalg.norm(g[0], axis=-1, keepdims=True)
   v = g[1] - np.sum(g[1] * u, axis=-1, keepdims=True) * u
   v /= np.linalg.norm(v, axis=-1, keepdims=True)
-  x1 = math.sqrt(k) * u
-  x2 = math.sqrt(k) * (c * u + math.sqrt(max(0.0, 1.0 - c * c)) * v)
+  x1 = (math.sqrt(k) * u).reshape((num_pairs,) + shape)
+  x2 = (math.sqrt(k) * (c * u + math.sqrt(max(0.0, 1.0 - c * c)) * v)).reshape(
+      (num_pairs,) + shape)
   return x1.astype(np.float32), x2.astype(np.float32)
 
 
@@ -161,7 +165,15 @@ def empirical_qc(apply_fn: ApplyFn, variables: Any, *, input_shape: Sequence[int
   """
   corrs = _check_correlations(correlations)
   gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-  run = jax.jit(lambda v, x: _outputs(apply_fn(v, x)))
+  order: list[str] = []
+
+  def traced(v: Any, x: jax.Array) -> Mapping[str, Any]:
+    outs = _outputs(apply_fn(v, x))
+    if not order:  # jit returns dicts with sorted keys: keep the model's own order.
+      order.extend(outs)
+    return outs
+
+  run = jax.jit(traced)
   names: tuple[str, ...] | None = None
   shape = (len(corrs),)
   stats: dict[str, list[np.ndarray]] = {}
@@ -169,7 +181,7 @@ def empirical_qc(apply_fn: ApplyFn, variables: Any, *, input_shape: Sequence[int
     x1, x2 = correlated_pairs(gen, input_shape, cin, num_pairs)
     outs = run(variables, jnp.asarray(np.concatenate([x1, x2])))
     if names is None:
-      available = tuple(outs)
+      available = tuple(order)
       names = available if layer_names is None else tuple(layer_names)
       unknown = [n for n in names if n not in outs]
       if unknown:

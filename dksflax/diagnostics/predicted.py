@@ -62,7 +62,10 @@ def _layer_cuts(graph: Node) -> dict[str, int]:
         out["pre_logits"] = i + 1
     elif isinstance(node, Nonlinear):
       out[f"layer_{count}"] = i + 1
+      out["pre_logits"] = i + 1
       count += 1
+  if "pre_logits" in out:  # keep it after the layers, as the models return it
+    out["pre_logits"] = out.pop("pre_logits")
   out["logits"] = len(layers)
   return out
 
@@ -74,7 +77,8 @@ def layer_graphs(graph: Node) -> dict[str, Node]:
     graph: a top-level ``Chain`` from ``kernel_graph_for`` (MLP or ResNet).
 
   Returns:
-    Ordered ``{name: prefix graph}``: for every nonlinear layer of an MLP "layer_{i}";
+    Ordered ``{name: prefix graph}``: for every nonlinear layer of an MLP "layer_{i}"
+    (the last one also as "pre_logits");
     for a ResNet "stem" (stem convolution [+ max-pool]), "block_{i}" (each block's
     sub-chain), "pre_pool" (final activation), "pre_logits" (pooling); "logits" (the
     whole graph) for both.
