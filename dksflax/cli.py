@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES = (
     "dksflax.cli_demo",
     "dksflax.cli_sweep",   # sweep, report (H8)
     "dksflax.cli_train",   # train, eval (H7)
+    "dksflax.cli_diagnose",  # diagnose (H6)
 )
 
 EXIT_USAGE = 2
