@@ -88,7 +88,6 @@ def _ours(method: str, act: str, graph: Any) -> tuple[float, ...]:
 
 
 def _reference(at: Any, method: str, act: str, graph: Any) -> tuple[float, ...]:
-  import numpy as np  # pylint: disable=import-outside-toplevel
   if method == "dks":
     params = at._get_activations_params(  # pylint: disable=protected-access
         [act], method="DKS", dks_params={"c_slope_1_target": TARGETS[method]},

@@ -27,8 +27,9 @@ from scipy import optimize
 
 from dksflax.errors import ConfigError, ShapingError
 from dksflax.shaping.activations import Activation, TransformedActivation
-from dksflax.shaping.dks import (DKSParams, _base_activation, invert_increasing, is_linear,
-                                 moments, multistart_root)
+from dksflax.shaping.dks import DKSParams
+from dksflax.shaping.transform_solver import (base_activation, invert_increasing, is_linear,
+                                              moments, multistart_root)
 
 #: Solutions with ``|alpha| * gamma * max(1, 1 / max|phi'|)`` at or above this are
 #: rejected: they have unstable Q maps and larger kernel-approximation errors. This is the
@@ -176,7 +177,7 @@ def solve_tat_smooth(activation: str | Activation, *,
     ConfigError: unknown activation or ``tau <= 0``.
     ShapingError: non-smooth or linear activation, or no convergence.
   """
-  phi = _base_activation(activation)
+  phi = base_activation(activation)
   if phi.kink_order is not None and phi.kink_order < 2:
     raise ShapingError(
         f"smooth TAT needs an activation with a continuous first derivative, but "
