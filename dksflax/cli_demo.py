@@ -108,7 +108,7 @@ def run_demo(workdir: str) -> dict[str, Any]:
   Returns:
     The summary (also written as JSON).
   """
-  from dksflax.shaping.plots import plot_c_maps, plot_depth_profile  # pylint: disable=g-import-not-at-top
+  from dksflax.shaping import plots  # pylint: disable=g-import-not-at-top
   os.makedirs(workdir, exist_ok=True)
   start = time.perf_counter()
   summary: dict[str, Any] = {"networks": {}}
@@ -128,13 +128,13 @@ def run_demo(workdir: str) -> dict[str, Any]:
       print(f"{title:<18} {label:<16} " + " ".join(f"{v:9.4f}" for v in m.values())
             + f"  {target}", flush=True)
     png = os.path.join(workdir, f"{key}_c_maps.png")
-    plot_c_maps(png, {f"{title}: network C maps": curves},
+    plots.plot_c_maps(png, {f"{title}: network C maps": curves},
                 title="EOC: C_f ~ 1 (degenerate); DKS/TAT: targets kept")
     summary["networks"][title] = {"rows": table, "plot": png}
     if net["arch"] == "mlp":
       profile = _depth_profile(net, rows)
       png = os.path.join(workdir, f"{key}_depth_profile.png")
-      plot_depth_profile(png, profile, title=f"{title}: C_f(0) of the first d layers")
+      plots.plot_depth_profile(png, profile, title=f"{title}: C_f(0) of the first d layers")
       summary["networks"][title]["depth_profile"] = {
           "depths": list(PROFILE_DEPTHS), **{k: v[1] for k, v in profile.items()},
           "plot": png}

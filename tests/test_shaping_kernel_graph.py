@@ -123,8 +123,8 @@ def test_branch_dominates_c0_in_shallow_rescaled_resnet():
   # A short net with a heavily weighted shortcut: the deep residual branch alone has a
   # larger C(0) than the whole network, and the maximum must pick it (TAT B.1).
   branch = [kg.Nonlinear(), kg.Affine()] * 3
-  graph = kg.Chain((kg.Affine(), kg.NormalizedSum(([kg.Input()], branch), (0.99, math.sqrt(1 - 0.99**2))),
-                    kg.Affine()))
+  weights = (0.99, math.sqrt(1 - 0.99**2))
+  graph = kg.Chain((kg.Affine(), kg.NormalizedSum(([kg.Input()], branch), weights), kg.Affine()))
   r = _relu_c_map
   whole = 0.99**2 * 0.0 + (1 - 0.99**2) * r(r(r(0.0)))
   assert kg.network_c_map(graph, r)(0.0) == pytest.approx(whole, rel=1e-12)
