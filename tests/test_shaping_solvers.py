@@ -353,6 +353,12 @@ def test_dks_choice_among_several_solutions_is_deterministic():
   b = solve_dks("selu", max_slope_func=_vanilla_slope(100), zeta=1.5)
   assert a == b
   assert abs(a.beta) < 0.3
+  # One family across depths: alpha and |beta| shrink smoothly as psi -> 1.
+  fam = [solve_dks("selu", max_slope_func=_vanilla_slope(d), zeta=1.5) for d in (25, 50, 100,
+                                                                                 200)]
+  alphas, betas = [p.alpha for p in fam], [p.beta for p in fam]
+  assert all(b < 0 for b in betas)
+  assert np.all(np.diff(alphas) < 0) and np.all(np.diff(np.abs(betas)) < 0)
 
 
 # ---------------------------------------------------------------------------------------

@@ -240,10 +240,13 @@ def solve_dks(activation: str | Activation, *, max_slope_func: Callable[[float],
     return np.array([a, -abs(b) if phi.odd else b])
 
   # DKS §22.1's guesses, then guesses at the scale alpha ~ sqrt(psi - 1) where the
-  # "zoom-in" solutions of DKS §18.5 live (C'(1) - 1 grows like alpha^2).
+  # "zoom-in" solutions of DKS §18.5 live (C'(1) - 1 grows like alpha^2), with shifts of
+  # a few alphas (SELU's family keeps its kink ~3 standard deviations out). Among all
+  # solutions found, the smallest |beta| wins: for SELU this follows one family smoothly
+  # across depths (the DKS table's row at depth 100), not a jump to a kink-exploiting one.
   small = math.sqrt(psi - 1.0)
   guesses = list(itertools.product(_ALPHA_GUESSES, _BETA_GUESSES)) + [
-      (small, b) for b in (0.0, 0.5, -0.5, 1.0, -1.0)]
+      (small, b) for b in (0.0, 0.5, -0.5, 1.0, -1.0, 3.0 * small, -3.0 * small)]
   x, _ = multistart_root(
       residual, guesses,
       lambda rng: (rng.uniform(0.0, 2.0), rng.uniform(-3.0, 3.0)), canonical=canonical,
