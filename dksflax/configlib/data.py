@@ -13,6 +13,7 @@ TFDS_DATASETS = ("cifar10", "cifar100", "imagenet2012")
 
 
 def defaults() -> ml_collections.ConfigDict:
+  """Returns the default `data` section (offline digits, no PLN, augmentation on)."""
   c = ml_collections.ConfigDict()
   c.name = "digits"
   c.data_dir = ""           # tfds data_dir ("" = $TFDS_DATA_DIR or ~/tensorflow_datasets)

@@ -26,6 +26,7 @@ from dksflax.shaping.pln import pln_num_channels
 
 
 def _prepare(split: ArraySplit, images: np.ndarray, pln: str) -> np.ndarray:
+  """Raw pixels -> per-channel standardised float32 -> PLN."""
   x = augment_np.normalize(images, split.scale, split.mean, split.std)
   return augment_np.apply_pln(x, pln)
 

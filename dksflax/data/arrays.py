@@ -40,6 +40,7 @@ class ArraySplit:
 
 
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+  """All 1,797 scikit-learn digits: uint8 images ``[n, 8, 8, 1]`` (0..16), int32 labels."""
   from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
   bunch = load_digits()
   images = bunch.images.astype(np.uint8)[..., None]  # values 0..16

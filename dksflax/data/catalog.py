@@ -101,6 +101,7 @@ def dataset_facts(data: ml_collections.ConfigDict) -> DatasetFacts:
 
 
 def _full_facts(data: ml_collections.ConfigDict) -> DatasetFacts:
+  """Facts of the whole dataset (before ``data.train_examples``); validates the config."""
   data_cfg.validate(data)
   if data.name == "cifar10":
     return _CIFAR10

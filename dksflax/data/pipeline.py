@@ -24,12 +24,14 @@ from dksflax.data.stream import StreamLayout
 
 
 def _processes() -> tuple[int, int]:
+  """(process index, process count) of this JAX process."""
   import jax  # pylint: disable=g-import-not-at-top
   return jax.process_index(), jax.process_count()
 
 
 def _array_split(data: ml_collections.ConfigDict, train: bool, process_index: int,
                  process_count: int) -> ArraySplit:
+  """This process's in-memory shard of the training (or evaluation) split."""
   if data.name == "digits":
     return digits_split(train, process_index, process_count,
                         catalog.dataset_facts(data).num_train)
@@ -41,6 +43,7 @@ def _array_split(data: ml_collections.ConfigDict, train: bool, process_index: in
 
 def _deliver(batches: Iterator[dict[str, Any]], data: ml_collections.ConfigDict,
              sharding: Any | None) -> Iterator[dict[str, Any]]:
+  """Numpy batches as they are, or placed on the mesh as global arrays."""
   if sharding is None:
     return batches
   return prefetch.to_global_arrays(batches, sharding, data.prefetch)

@@ -29,6 +29,7 @@ _SHUFFLE = 12
 
 
 def _options() -> tf.data.Options:
+  """Deterministic element order (parallel maps included) and tf.data autotuning."""
   options = tf.data.Options()
   options.deterministic = True
   options.autotune.enabled = True
@@ -36,10 +37,12 @@ def _options() -> tf.data.Options:
 
 
 def _decoders() -> dict:
+  """Keeps JPEGs encoded so that crops are decoded straight from the file bytes."""
   return {"image": tfds.decode.SkipDecoding()}
 
 
 def _seed(seed: int, purpose: int, epoch: int) -> int:
+  """A 31-bit tf.data seed fixed by ``(seed, purpose, epoch)``."""
   return int(randomness.hash_bits(seed, purpose, epoch) >> np.uint64(33))
 
 
