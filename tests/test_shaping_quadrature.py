@@ -134,3 +134,24 @@ def test_rule_is_cheap_and_integrates_one():
   z, w = quad.standard_normal_rule([-1.0, 2.0])
   assert w.sum() == pytest.approx(1.0, abs=1e-14)
   assert np.all(np.diff(z) > 0)
+
+
+def test_pair_with_two_kinks_matches_semi_analytic_reference():
+  """g = clip(v, -0.5, 0.7) has two kinks (the general inner-split path)."""
+  lo, hi, c, q1, q2 = -0.5, 0.7, 0.4, 1.2, 0.8
+  g = lambda v: np.clip(v, lo, hi)
+  s = math.sqrt(1 - c * c)
+
+  def inner(x):   # E[clip(Y, lo, hi)], Y ~ N(m, sd^2), in closed form
+    m, sd = math.sqrt(q2) * c * x, math.sqrt(q2) * s
+    a, b = (lo - m) / sd, (hi - m) / sd
+    pdf = lambda t: math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    return (lo * special.ndtr(a) + hi * special.ndtr(-b) + m * (special.ndtr(b) - special.ndtr(a))
+            + sd * (pdf(a) - pdf(b)))
+
+  f = lambda x: max(math.sqrt(q1) * x, 0.0) * inner(x) * math.exp(-x * x / 2) / math.sqrt(
+      2 * math.pi)
+  ref = integrate.quad(f, 0.0, 40.0, epsabs=1e-15, epsrel=1e-13, limit=400)[0]
+  got = quad.correlated_gaussian_expectation(_relu, g, c, q1, q2, kinks_f=[0.0],
+                                             kinks_g=[lo, hi])
+  assert got == pytest.approx(ref, rel=1e-11)
