@@ -74,6 +74,7 @@ class Activation:
 
   @property
   def params_dict(self) -> dict[str, float]:
+    """The parameters as a dict, e.g. ``{"negative_slope": 0.2}``."""
     return dict(self.params)
 
 
@@ -352,6 +353,7 @@ class TransformedActivation:
   delta: float = 0.0
 
   def base_activation(self) -> Activation:
+    """The untransformed ``phi`` from the registry."""
     return get_activation(self.base, **dict(self.base_params))
 
   def as_activation(self) -> Activation:

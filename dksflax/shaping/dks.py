@@ -105,7 +105,19 @@ def _check_zeta(zeta: float) -> float:
 
 
 def local_slope_target(max_slope_func: Callable[[float], float], zeta: float) -> float:
-  """``psi = mu^{-1}(zeta)`` for the increasing maximal slope function ``mu`` (DKS §17.3)."""
+  """``psi = mu^{-1}(zeta)``, the local slope target (DKS §17.3 condition 4).
+
+  Args:
+    max_slope_func: the increasing maximal slope function ``mu`` with ``mu(1) = 1``.
+    zeta: the global slope bound, > 1.
+
+  Returns:
+    ``psi > 1`` with ``mu(psi) = zeta``.
+
+  Raises:
+    ConfigError: ``zeta <= 1``.
+    ShapingError: ``mu`` misbehaves (NaN, starts above zeta, never reaches it).
+  """
   return invert_increasing(max_slope_func, _check_zeta(zeta), lower=1.0, first_upper=2.0,
                            name="max_slope_func")
 

@@ -154,18 +154,50 @@ def local_c_map_derivative(activation: ActivationLike, c: float | np.ndarray,
 
 def local_c_slope(activation: ActivationLike, c: float = 1.0, q1: float = 1.0,
                   q2: float = 1.0) -> float | np.ndarray:
-  """``C'(c)``; at ``c = 1``, ``q = 1`` this is ``E[phi'(z)^2] / Q(1)`` (DKS §18.4 ii)."""
+  """``C'(c)``; at ``c = 1``, ``q = 1`` this is ``E[phi'(z)^2] / Q(1)`` (DKS §18.4 ii).
+
+  Args:
+    activation: name, Activation or TransformedActivation.
+    c: input c value(s). (Default: 1)
+    q1: first input q value. (Default: 1)
+    q2: second input q value. (Default: 1)
+
+  Returns:
+    The slope(s), shaped like ``c``.
+  """
   return local_c_map_derivative(activation, c, q1, q2, order=1)
 
 
 def local_c_curvature(activation: ActivationLike, c: float = 1.0, q1: float = 1.0,
                       q2: float = 1.0) -> float | np.ndarray:
-  """``C''(c)``; at ``c = 1``, ``q = 1``: ``E[phi''(z)^2] / Q(1)`` (TAT Eq. 16)."""
+  """``C''(c)``; at ``c = 1``, ``q = 1``: ``E[phi''(z)^2] / Q(1)`` (TAT Eq. 16).
+
+  Args:
+    activation: name, Activation or TransformedActivation (``phi'`` continuous).
+    c: input c value(s). (Default: 1)
+    q1: first input q value. (Default: 1)
+    q2: second input q value. (Default: 1)
+
+  Returns:
+    The curvature(s), shaped like ``c``.
+
+  Raises:
+    ShapingError: ``phi'`` jumps (ReLU, SELU): the curvature is infinite at ``c = 1``.
+  """
   return local_c_map_derivative(activation, c, q1, q2, order=2)
 
 
 def local_c0(activation: ActivationLike, q1: float = 1.0, q2: float = 1.0) -> float:
-  """``C(0; q1, q2) = E[phi(sqrt(q1) z)] E[phi(sqrt(q2) z)] / sqrt(Q(q1) Q(q2))`` (DKS Eq. 14)."""
+  """``C(0; q1, q2) = E[phi(sqrt(q1) z)] E[phi(sqrt(q2) z)] / sqrt(Q(q1) Q(q2))`` (DKS Eq. 14).
+
+  Args:
+    activation: name, Activation or TransformedActivation.
+    q1: first input q value. (Default: 1)
+    q2: second input q value. (Default: 1)
+
+  Returns:
+    ``C(0)`` as a float.
+  """
   return float(local_c_map(activation, 0.0, q1, q2))
 
 
@@ -204,7 +236,17 @@ def affine_qc_map(q1: float, q2: float, c: float | np.ndarray, *, weight_var: fl
 
 def nonlinear_qc_map(activation: ActivationLike, q1: float, q2: float,
                      c: float | np.ndarray) -> tuple[float, float, float | np.ndarray]:
-  """Extended maps of an isolated nonlinear layer: ``(Q(q1), Q(q2), C(c; q1, q2))`` (DKS §7.3)."""
+  """Extended maps of an isolated nonlinear layer (DKS §7.3).
+
+  Args:
+    activation: name, Activation or TransformedActivation.
+    q1: first input q value.
+    q2: second input q value.
+    c: input c value(s).
+
+  Returns:
+    ``(Q(q1), Q(q2), C(c; q1, q2))``.
+  """
   phi = as_activation(activation)
   return (float(local_q_map(phi, q1)), float(local_q_map(phi, q2)),
           local_c_map(phi, c, q1, q2))

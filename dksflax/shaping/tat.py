@@ -144,7 +144,20 @@ def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]
 
 
 def local_curvature_target(max_curvature_func: Callable[[float], float], tau: float) -> float:
-  """``kappa`` with ``max_curvature_func(kappa) = tau`` (TAT §4.2, Appendix B)."""
+  """``kappa`` with ``max_curvature_func(kappa) = tau`` (TAT §4.2, Appendix B).
+
+  Args:
+    max_curvature_func: the network's ``C_f''(1)`` as an increasing function of the local
+      ``C''(1)``, 0 at 0.
+    tau: the target network curvature, > 0.
+
+  Returns:
+    The local curvature target ``kappa > 0``.
+
+  Raises:
+    ConfigError: ``tau <= 0``.
+    ShapingError: ``max_curvature_func`` misbehaves.
+  """
   try:
     t = float(tau)
   except (TypeError, ValueError):

@@ -97,7 +97,17 @@ class _Moments:
 
 def moments(phi: Activation, alpha: float, beta: float, *, second_derivative: bool = False
             ) -> _Moments:
-  """Moments of ``phi(alpha z + beta)``, ``z ~ N(0, 1)``, split at the shifted kinks."""
+  """Moments of ``phi(alpha z + beta)``, ``z ~ N(0, 1)``, split at the shifted kinks.
+
+  Args:
+    phi: the activation.
+    alpha: input scale (non-zero for the kink split).
+    beta: input shift.
+    second_derivative: also compute ``E[phi''(y)^2]``. (Default: False)
+
+  Returns:
+    The moments.
+  """
   breaks = [(k - beta) / alpha for k in phi.kinks] if alpha != 0.0 else []
   z, w = quadrature.standard_normal_rule(breaks)
   y = alpha * z + beta
