@@ -184,3 +184,15 @@ def test_cli_rejects_bad_sweeps_before_starting(tmp_path, capsys):
   assert cli_sweep.main(["sweep", exp, "--root", str(root), "--devices", "0,,1"]) == 2
   assert "--devices" in capsys.readouterr().err
   assert not root.exists()
+
+
+def test_dksflax_cli_dispatches_sweep_and_report(tmp_path, capsys):
+  from dksflax import cli
+  exp = _experiment(tmp_path, 'values("shaping.eta", [0.5], label="eta")')
+  root = str(tmp_path / "runs")
+  assert cli.main(["sweep", exp, "--root", root, "--print", "--skip-shaping-check"]) == 0
+  assert "--config.shaping.eta=0.5 --config.seed=0" in capsys.readouterr().out
+  assert cli.main(["report", exp, "--root", root]) == 0
+  out = capsys.readouterr().out
+  assert "| 0.5 | — | — | 0/1 | not run yet |" in out
+  assert "| 0.9 | 42 | — | 0/0 | no cell of this sweep runs it |" in out

@@ -129,12 +129,16 @@ def summarize(sweep: Sweep, results: Sequence[RunResult]) -> list[CellRow]:
   for r in results:
     by_cell.setdefault(r.run.cell_key(), []).append(r)
   default_names = {r.name for r in expand(sweep, root="")}
+  cell_keys = {sweep.cell_key(c) for c in sweep.cells}
   rows = []
   for key in _cell_keys(sweep):
     paper = sweep.paper.get(key)
     if key in sweep.unsupported:
       rows.append(CellRow(key, paper, None, None, 0, 0, {},
                           f"not run: {sweep.unsupported[key]}"))
+      continue
+    if key not in cell_keys:
+      rows.append(CellRow(key, paper, None, None, 0, 0, {}, "no cell of this sweep runs it"))
       continue
     cell_runs = by_cell.get(key, [])
     present = [r for r in cell_runs if r.status != "missing"]
