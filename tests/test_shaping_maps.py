@@ -60,7 +60,8 @@ def test_erf_maps_closed_form(q):
   np.testing.assert_allclose(maps.local_c_slope("erf", c[1:-1], q, q), slope, rtol=1e-11)
 
 
-@pytest.mark.parametrize("act", ["tanh", "softplus", "swish", "gelu", "elu", DKS_TANH])
+@pytest.mark.parametrize("act", ["tanh", "softplus", "swish", "gelu", "elu", "selu", DKS_TANH,
+                                 TransformedActivation("relu", (), 0.39, 1.0, 2.6, -1.0)])
 def test_q_slope_matches_finite_difference(act):
   for q in (0.7, 1.0, 1.8):
     h = 1e-5
@@ -83,6 +84,16 @@ def test_c_map_derivatives_match_finite_differences(act):
   vals = maps.local_c_map(act, np.array([1.0, 1 - h, 1 - 2 * h]), q1, q1)
   fd_end = (3 * vals[0] - 4 * vals[1] + vals[2]) / (2 * h)
   assert maps.local_c_slope(act, 1.0, q1, q1) == pytest.approx(fd_end, rel=1e-6)
+
+
+@pytest.mark.parametrize("act", ["relu", "selu", "elu",
+                                 TransformedActivation("relu", (), 0.39, 1.0, 2.6, -1.0)])
+def test_kinked_c_slope_matches_finite_differences(act):
+  # C'(c) = sqrt(q1 q2) E[phi'(u) phi'(v)] / sqrt(Q1 Q2) needs only phi continuous.
+  q1, q2, h = 0.9, 1.4, 1e-5
+  c = np.array([-0.5, 0.2, 0.7])
+  fd = (maps.local_c_map(act, c + h, q1, q2) - maps.local_c_map(act, c - h, q1, q2)) / (2 * h)
+  np.testing.assert_allclose(maps.local_c_slope(act, c, q1, q2), fd, rtol=1e-6, atol=1e-9)
 
 
 def test_c_map_fixes_one_and_is_bounded():
