@@ -76,10 +76,14 @@ def test_known_values():
       0.8413447460685429)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_metadata_is_true(name):
-  phi = acts.get_activation(name)
+@pytest.mark.parametrize("name,params", [(n, {}) for n in NAMES] + [
+    ("leaky_relu", {"negative_slope": -1.0}), ("leaky_relu", {"negative_slope": 1.0}),
+    ("elu", {"alpha": 0.5})])
+def test_metadata_is_true(name, params):
+  phi = acts.get_activation(name, **params)
   x = np.linspace(-3, 3, 121)
+  if phi.name == "leaky_relu" and phi.params_dict["negative_slope"] == 1.0:
+    assert phi.odd and not phi.kinks      # the identity
   if phi.odd:
     np.testing.assert_allclose(phi.fn(-x) - phi.fn(np.zeros(1)),
                                -(phi.fn(x) - phi.fn(np.zeros(1))), atol=1e-14)

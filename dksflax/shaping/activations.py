@@ -102,8 +102,8 @@ def _leaky_relu(negative_slope: float = 0.01) -> Activation:
   return Activation("leaky_relu", (("negative_slope", s),),
                     lambda x: np.where(x > 0, x, s * x),
                     lambda x: np.where(x > 0, 1.0, s), np.zeros_like,
-                    kinks=(0.0,), kink_order=1 if s != 1.0 else None,
-                    homogeneous_degree=1, odd=s == -1.0 or s == 1.0)
+                    kinks=(0.0,) if s != 1.0 else (), kink_order=1 if s != 1.0 else None,
+                    homogeneous_degree=1, odd=s == 1.0)
 
 
 def _tanh() -> Activation:
