@@ -11,6 +11,8 @@ CPU; run ``dksflax sweep ... --only`` on several machines to split it).
 
 from __future__ import annotations
 
+from typing import Any
+
 from dksflax.sweep import Setting, options, setting
 
 CONFIG = "configs/digits_mlp.py"
@@ -19,13 +21,13 @@ WIDTH = 64
 SEEDS = (0, 1, 2)
 
 
-def mlp(method: str, optimizer: str, **overrides) -> Setting:
+def mlp(method: str, optimizer: str, **overrides: Any) -> Setting:
   """The deep vanilla MLP with ``method`` and ``optimizer`` (digits_mlp config string)."""
   return setting(config=f"{CONFIG}:{method},{optimizer}",
                  overrides={"model.depth": DEPTH, "model.width": WIDTH, **overrides})
 
 
-def optimizers(method: str, **overrides) -> tuple[Setting, ...]:
+def optimizers(method: str, **overrides: Any) -> tuple[Setting, ...]:
   """The net under SGD and under K-FAC, labelled by optimizer."""
   return options("optimizer", {"SGD": mlp(method, "sgd", **overrides),
                                "K-FAC": mlp(method, "kfac", **overrides)})

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 from dksflax.sweep import Setting, grid, setting, values
 
 IMAGENET = "configs/imagenet_resnet.py"
@@ -41,7 +43,7 @@ LEARNING_RATES = {
 }
 
 
-def common_overrides(*, batch_size: int, steps: int, num_train: int) -> dict:
+def common_overrides(*, batch_size: int, steps: int, num_train: int) -> dict[str, Any]:
   """The DKS §27 training settings as config overrides (see the module docstring)."""
   return {
       "train.batch_size": batch_size,
@@ -63,7 +65,7 @@ def common_overrides(*, batch_size: int, steps: int, num_train: int) -> dict:
 
 
 def network(config: str, variant: str, method: str, optimizer: str, depth: int,
-            activation: str, **overrides) -> Setting:
+            activation: str, **overrides: Any) -> Setting:
   """One network of DKS §28 as a Setting on ``config`` (imagenet or cifar file).
 
   Args:

@@ -22,6 +22,8 @@ smooth TAT and zeta from {1.5, 10, 100} for DKS with smooth activations (§5.4).
 
 from __future__ import annotations
 
+from typing import Any
+
 from dksflax.sweep import Setting, grid, setting, values
 
 CONFIG = "configs/imagenet_resnet.py"
@@ -55,12 +57,12 @@ def warmup_override(batch_size: int) -> dict[str, int]:
           "optimizer.warmup_steps": 5 * (NUM_TRAIN // batch_size)}
 
 
-def resnet(depth: int, optimizer: str, **overrides) -> Setting:
+def resnet(depth: int, optimizer: str, **overrides: Any) -> Setting:
   """Standard ResNet-V2 (batch norm, ReLU, He-scaled Orthogonal Delta)."""
   return setting(config=_config("standard", "none", optimizer, depth), overrides=overrides)
 
 
-def eoc_relu(depth: int, optimizer: str, **overrides) -> Setting:
+def eoc_relu(depth: int, optimizer: str, **overrides: Any) -> Setting:
   """Vanilla ReLU network on the edge of chaos (sigma_w^2 = 2, sigma_b = 0)."""
   return setting(config=_config("vanilla", "eoc", optimizer, depth), overrides=overrides)
 
@@ -73,7 +75,7 @@ def eoc_tanh(depth: int, optimizer: str) -> Setting:
 
 
 def _shaped(method: str, depth: int, optimizer: str, w: float, activation: str,
-            extra: dict) -> Setting:
+            extra: dict[str, Any]) -> Setting:
   variant = "vanilla" if w == 0.0 else "rescaled"
   overrides = {"model.activation": activation}
   if w != 0.0:
@@ -83,13 +85,13 @@ def _shaped(method: str, depth: int, optimizer: str, w: float, activation: str,
 
 
 def tat(depth: int, optimizer: str, w: float = 0.0, activation: str = "leaky_relu",
-        **extra) -> Setting:
+        **extra: Any) -> Setting:
   """TAT: TReLU for leaky_relu (eta), smooth TAT otherwise (tau); w = 0 is vanilla."""
   return _shaped("tat", depth, optimizer, w, activation, extra)
 
 
 def dks(depth: int, optimizer: str, w: float = 0.0, activation: str = "softplus",
-        **extra) -> Setting:
+        **extra: Any) -> Setting:
   """DKS with zeta from the config (1.5); w = 0 is vanilla."""
   return _shaped("dks", depth, optimizer, w, activation, extra)
 
