@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from dksflax.sweep import (Sweep, collect, expand, grid, markdown, run_locally, setting,
-                           summarize, values)
+from dksflax.sweep import (Sweep, check_runs, check_shaping, collect, expand, grid,
+                           markdown, run_locally, setting, summarize, values)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,10 +22,12 @@ TINY = setting(overrides={
 @pytest.mark.slow
 def test_tiny_eta_sweep_runs_skips_and_reports(tmp_path):
   sweep = Sweep(name="tiny_eta", title="tiny eta sweep", config="configs/digits_mlp.py:tat,sgd",
-                cells=grid((TINY,), values("shaping.eta", [0.5, 0.9], label="eta")),
-                plot_key="shaping.eta", paper={("0.9",): 50.0})
+                cells=grid((TINY,), values("shaping.eta", [0.2, 0.5], label="eta")),
+                plot_key="shaping.eta", paper={("0.5",): 50.0})
   root = str(tmp_path / "runs")
   runs = expand(sweep, root=root)
+  check_runs(runs, REPO)                # as `dksflax sweep` does before starting
+  assert check_shaping(runs, REPO) == 2  # (eta 0.9 is out of reach at depth 4)
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS="--xla_force_host_platform_device_count=1")
   log = tmp_path / "progress.txt"
@@ -47,4 +49,4 @@ def test_tiny_eta_sweep_runs_skips_and_reports(tmp_path):
   assert [r.ours for r in rows] == pytest.approx(
       [100 * res["eval"]["accuracy"] for res in reversed(results)])   # paper key first
   text = markdown(sweep, rows)
-  assert f"| 0.9 | 50 | {100 * results[1]['eval']['accuracy']:.1f} | 1/1 |" in text
+  assert f"| 0.5 | 50 | {100 * results[1]['eval']['accuracy']:.1f} | 1/1 |" in text
