@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import ml_collections
 
-from dksflax.errors import ConfigError
+from dksflax.errors import ConfigError, ShapingError
 
 EXIT_CONFIG_ERROR = 2
 EXIT_NON_FINITE = 3
@@ -86,7 +86,7 @@ def train_command(argv: Sequence[str]) -> int:
     except NonFiniteError as e:
       print(f"dksflax train: error: {e}", file=sys.stderr)
       return EXIT_NON_FINITE
-  except ConfigError as e:
+  except (ConfigError, ShapingError) as e:
     print(f"dksflax train: error: {e}", file=sys.stderr)
     return EXIT_CONFIG_ERROR
   print(json.dumps(dict(status=results["status"], step=results["step"],
@@ -99,7 +99,7 @@ def eval_command(workdir: str) -> int:
   try:
     from dksflax.train import evaluate_workdir  # pylint: disable=import-outside-toplevel
     result = evaluate_workdir(workdir)
-  except ConfigError as e:
+  except (ConfigError, ShapingError) as e:
     print(f"dksflax eval: error: {e}", file=sys.stderr)
     return EXIT_CONFIG_ERROR
   print(json.dumps(result, sort_keys=True))

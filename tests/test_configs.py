@@ -3,7 +3,8 @@
 `shrink` keeps a config's choices (variant, shaping method, activation, optimizer,
 schedule) and makes it tiny: ResNets become a one-block-per-stage ResNet-V2 with 1/16 of
 the channels, WRNs depth 10 with 4 base channels, MLPs depth 3 and width 8; data become
-synthetic 16x16 images (digits stay digits); batch 4, one step.
+synthetic 16x16 images (digits stay digits); batch 4, one step. TAT's target C_f(0) is
+lowered to 0.5, since a depth-3 or depth-10 net cannot reach 0.9.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def shrink(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.data.synthetic_examples = 16
     c.data.synthetic_eval_examples = 8
   c.data.prefetch = 0
+  # Shallow nets cannot reach the papers' TAT target C_f(0) = 0.9 (TAT §4.3): ask for less.
+  c.shaping.eta = min(c.shaping.eta, 0.5)
   c.optimizer.warmup_steps = 0
   t = c.train
   t.batch_size, t.eval_batch_size, t.steps, t.epochs = 4, 4, 1, -1

@@ -58,6 +58,10 @@ class CheckpointStore:
     """
     if step in self._manager.all_steps():
       return
+    if jax.process_count() == 1:
+      # One process holds every replica: save host copies. (Saving replicated jax.Arrays
+      # makes orbax split each across replicas, compiling one slice program per shape.)
+      state = jax.device_get(state)
     self._manager.save(step, args=ocp.args.Composite(**{
         _STATE: ocp.args.StandardSave(state),
         _META: ocp.args.JsonSave(meta),

@@ -145,8 +145,12 @@ def setup_run(config: ml_collections.ConfigDict, workdir: str, *,
   sample = next(first_batches)
   if hasattr(first_batches, "close"):
     first_batches.close()   # stops the pipeline's prefetch thread
-  variables = init_fn(init_rng, sample["image"])
-  variables = jax.device_put(dict(variables), replicated)
+  if getattr(report, "data_dependent", False):
+    # Data-dependent initialisers (LSUV) iterate on host values: run them eagerly.
+    variables = jax.device_put(dict(init_fn(init_rng, sample["image"])), replicated)
+  else:
+    # One compiled program instead of one dispatch per initialiser op.
+    variables = dict(jax.jit(init_fn, out_shardings=replicated)(init_rng, sample["image"]))
   params = variables.pop("params")
   model_state = variables
   loss_fn = accumulate_loss(
