@@ -82,7 +82,7 @@ def test_correlated_pairs_are_exact_per_location():
 def test_tanh_mlp_c_and_q_maps_match_quadrature():
   """Orthogonal (SUO) weights: per-layer c and q within 4 standard errors + O(1/width)."""
   model = _MLP(DEPTH, WIDTH, "tanh", 1.0, "suo")
-  variables = model.init(jax.random.key(0), jnp.zeros((1, 64)))
+  variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 64)))
   names = [f"layer_{i}" for i in range(DEPTH)]
   got = empirical_qc(model.apply, variables, input_shape=(64,), correlations=CORRS,
                      num_pairs=16, rng=1, layer_names=names)
@@ -107,7 +107,7 @@ def test_relu_mlp_c_map_matches_arc_cosine_composition(tmp_path):
   runs = []
   for seed in range(3):
     model = _MLP(DEPTH, WIDTH, "relu", 2.0, "gaussian")
-    variables = model.init(jax.random.key(seed), jnp.zeros((1, 64)))
+    variables = jax.jit(model.init)(jax.random.key(seed), jnp.zeros((1, 64)))
     runs.append(empirical_qc(model.apply, variables, input_shape=(64,), correlations=CORRS,
                              num_pairs=12, rng=seed, layer_names=names))
   c = np.mean([r.c for r in runs], axis=0)
@@ -119,15 +119,24 @@ def test_relu_mlp_c_map_matches_arc_cosine_composition(tmp_path):
   # He init preserves q on average over networks (q = 1 at every layer).
   q = np.mean([r.q for r in runs], axis=(0, 2))
   assert np.all(np.abs(q - 1.0) < 0.35)
-  path = plot_qc(runs[0], str(tmp_path / "qc.png"), title="relu MLP")
+  # Measured vs predicted plot, with the network C map of the last layer as a curve.
+  from dksflax.shaping.architecture_graphs import kernel_graph_for
+  from dksflax.shaping.architectures import MLPSpec
+  from dksflax.shaping.kernel_graph import with_affine_variances
+  graph = with_affine_variances(
+      kernel_graph_for(MLPSpec(depth=DEPTH, width=WIDTH, num_classes=10)), 2.0, 0.0)
+  pred = predicted_qc(graph, "relu", correlations=CORRS, layer_names=names)
+  last = lambda cs: np.array([_relu_chain(float(v), DEPTH)[-1] for v in np.atleast_1d(cs)])
+  path = plot_qc(runs[0], str(tmp_path / "qc.png"), predicted=pred, c_map=last,
+                 title="relu MLP")
   assert (tmp_path / "qc.png").stat().st_size > 1000 and path.endswith("qc.png")
 
 
-def test_predicted_qc_from_kernel_graph_matches_closed_forms(tmp_path):
+def test_predicted_qc_from_kernel_graph_matches_closed_forms():
   """The kernel-graph prediction (H2's graph, H1's maps) equals the hand compositions."""
   from dksflax.shaping.architecture_graphs import kernel_graph_for
   from dksflax.shaping.architectures import MLPSpec
-  from dksflax.shaping.kernel_graph import network_c_map, with_affine_variances
+  from dksflax.shaping.kernel_graph import with_affine_variances
   graph = kernel_graph_for(MLPSpec(depth=DEPTH, width=WIDTH, num_classes=10))
   named = layer_graphs(graph)
   assert list(named)[:DEPTH] == [f"layer_{i}" for i in range(DEPTH)]
@@ -144,15 +153,6 @@ def test_predicted_qc_from_kernel_graph_matches_closed_forms(tmp_path):
     np.testing.assert_allclose(tanh.c[:, j], [r[1] for r in ref], atol=1e-6)
   with pytest.raises(ValueError, match="known"):
     predicted_qc(graph, "tanh", layer_names=["layer_99"])
-  # Measured vs predicted plot with the network C map curve.
-  from dksflax.shaping.maps import local_c_map
-  model = _MLP(DEPTH, 64, "relu", 2.0, "gaussian")
-  variables = model.init(jax.random.key(0), jnp.zeros((1, 16)))
-  got = empirical_qc(model.apply, variables, input_shape=(16,), num_pairs=4)
-  assert got.layer_names[-1] == "logits"
-  c_map = network_c_map(graph, lambda c: local_c_map("relu", c))
-  plot_qc(got, str(tmp_path / "p.png"), predicted=relu, c_map=c_map)
-  assert (tmp_path / "p.png").stat().st_size > 1000
 
 
 def test_empirical_qc_rejects_unknown_layers_and_nans():

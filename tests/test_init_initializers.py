@@ -114,7 +114,7 @@ def test_looks_linear_relu_mlp_is_linear():
       return nn.Dense(3, kernel_init=inits.looks_linear(mirror_output=False))(jax.nn.relu(x))
 
   model = MLP()
-  params = model.init(jax.random.key(9), jnp.zeros((1, 5)))
+  params = jax.jit(model.init)(jax.random.key(9), jnp.zeros((1, 5)))
   f = lambda x: model.apply(params, x)
   rng = np.random.default_rng(1)
   x1, x2 = (jnp.asarray(rng.standard_normal((4, 5)), jnp.float32) for _ in range(2))

@@ -118,9 +118,7 @@ def fan_in_gaussian(scale: float = 1.0) -> Initializer:
 
   def init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
     shape = _check_shape(shape, "fan_in_gaussian")
-    fan_in = int(np.prod(shape[:-1]))
-    std = math.sqrt(scale / fan_in)
-    return (std * jax.random.normal(key, shape, jnp.float32)).astype(dtype)
+    return _fan_in_sample(key, shape, jnp.dtype(dtype), scale)
 
   return init
 
@@ -147,12 +145,43 @@ def orthogonal(scale: float = 1.0) -> Initializer:
 
   def init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
     shape = _check_shape(shape, "orthogonal")
-    k = int(np.prod(shape[:-1]))
-    m = shape[-1]
-    w = haar_semi_orthogonal(key, m, k) * math.sqrt(scale)
-    return w.T.reshape(shape).astype(dtype)
+    return _orthogonal_sample(key, shape, jnp.dtype(dtype), scale)
 
   return init
+
+
+def _check_odd(shape: tuple[int, ...]) -> None:
+  if any(s % 2 == 0 for s in shape[:-2]):
+    raise ValueError(
+        f"Delta initialisation needs odd filter sizes so that a centre tap exists "
+        f"(DKS §4.1); got kernel shape {shape}")
+
+
+# The samplers are jitted with static shapes: one compilation per kernel shape instead of
+# one per primitive when a model is initialised eagerly.
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _fan_in_sample(key: jax.Array, shape: tuple[int, ...], dtype: Any,
+                   scale: float) -> jax.Array:
+  std = math.sqrt(scale / int(np.prod(shape[:-1])))
+  return (std * jax.random.normal(key, shape, jnp.float32)).astype(dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _orthogonal_sample(key: jax.Array, shape: tuple[int, ...], dtype: Any,
+                       scale: float) -> jax.Array:
+  w = haar_semi_orthogonal(key, shape[-1], int(np.prod(shape[:-1]))) * math.sqrt(scale)
+  return w.T.reshape(shape).astype(dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _delta_sample(key: jax.Array, shape: tuple[int, ...], dtype: Any, scale: float,
+                  orthogonal_centre: bool) -> jax.Array:
+  k, m = shape[-2], shape[-1]
+  if orthogonal_centre:
+    centre = suo_matrix(key, m, k, scale).T
+  else:
+    centre = math.sqrt(scale / k) * jax.random.normal(key, (k, m), jnp.float32)
+  return delta_kernel(shape, centre).astype(dtype)
 
 
 def delta_kernel(shape: tuple[int, ...], centre: jax.Array) -> jax.Array:
@@ -201,9 +230,8 @@ def delta(scale: float = 1.0) -> Initializer:
 
   def init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
     shape = _check_shape(shape, "delta")
-    k, m = shape[-2], shape[-1]
-    centre = math.sqrt(scale / k) * jax.random.normal(key, (k, m), jnp.float32)
-    return delta_kernel(shape, centre).astype(dtype)
+    _check_odd(shape)
+    return _delta_sample(key, shape, jnp.dtype(dtype), scale, False)
 
   return init
 
@@ -232,9 +260,8 @@ def orthogonal_delta(scale: float = 1.0) -> Initializer:
 
   def init(key: jax.Array, shape: Shape, dtype: Any = jnp.float32) -> jax.Array:
     shape = _check_shape(shape, "orthogonal_delta")
-    k, m = shape[-2], shape[-1]
-    centre = suo_matrix(key, m, k, scale).T
-    return delta_kernel(shape, centre).astype(dtype)
+    _check_odd(shape)
+    return _delta_sample(key, shape, jnp.dtype(dtype), scale, True)
 
   return init
 
