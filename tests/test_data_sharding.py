@@ -10,9 +10,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dksflax.configlib import data as data_cfg
 from dksflax.data import make_eval_iterator, make_train_iterator
-from dksflax.data import augment_np
+from dksflax.data import array_pipeline, augment_np
 from dksflax.data.arrays import synthetic_split
-from dksflax.data.prefetch import batch_shards
+from dksflax.data.prefetch import batch_shards, shards_per_process
+from dksflax.data.stream import StreamLayout
 from dksflax.errors import ConfigError
 
 
@@ -59,21 +60,31 @@ def test_eval_counts_1001_examples_once_and_matches_unpadded_accuracy(sharding):
   assert 0.1 < ref < 0.35  # a random linear map on 5 classes: near chance, not degenerate
 
 
-def test_train_batches_are_global_arrays_equal_to_numpy_batches(sharding):
+def test_one_process_two_devices_gets_the_batches_of_two_processes(sharding):
+  # One process driving 2 devices must see the global batches that 2 processes with one
+  # device each assemble from their own shards (simulated here process by process).
   c = _config(synthetic_examples=64)
   placed = make_train_iterator(c, global_batch_size=8, seed=1, start_step=2,
                                sharding=sharding)
+  per_process = [array_pipeline.train_batches(
+      synthetic_split(c, True, p, 2), StreamLayout(64, 8, p, 2), seed=1, start_step=2,
+      augment=True, pln="none") for p in range(2)]
   plain = make_train_iterator(c, global_batch_size=8, seed=1, start_step=2)
   for _ in range(3):
-    a, b = next(placed), next(plain)
+    a = next(placed)
+    want = [next(it) for it in per_process]
     assert a["image"].sharding == sharding and a["image"].shape == (8, 4, 4, 3)
     assert len(a["image"].addressable_shards) == 2
-    np.testing.assert_array_equal(np.asarray(a["image"]), b["image"])
-    np.testing.assert_array_equal(np.asarray(a["label"]), b["label"])
+    np.testing.assert_array_equal(np.asarray(a["image"]),
+                                  np.concatenate([w["image"] for w in want]))
+    np.testing.assert_array_equal(np.asarray(a["label"]),
+                                  np.concatenate([w["label"] for w in want]))
+    # Without a sharding there is one data shard per process, hence other batches.
+    assert not np.array_equal(np.asarray(a["label"]), next(plain)["label"])
 
 
 def test_batch_not_divisible_by_devices_is_a_clear_error(sharding):
-  assert batch_shards(sharding) == 2
+  assert batch_shards(sharding) == 2 and shards_per_process(8, sharding) == 2
   with pytest.raises(ConfigError, match="global_batch_size=7 is not divisible by the 2"):
     make_train_iterator(_config(), global_batch_size=7, seed=0, sharding=sharding)
   with pytest.raises(ConfigError, match="global_batch_size=9"):

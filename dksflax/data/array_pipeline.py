@@ -1,12 +1,14 @@
 """Training and evaluation batches from an in-memory shard (CIFAR, digits, synthetic).
 
-Training is an infinite sequence of epochs; epoch ``e`` visits this process's shard in the
-order ``epoch_permutation(seed, e, shard_size)``, step ``s`` takes the slice
-``[j * b, (j + 1) * b)`` of it (``j = s mod steps_per_epoch``), and the augmentation of
-each example depends on its global stream position. Batch ``s`` is therefore a pure
-function of ``(seed, s)``: starting at ``start_step`` costs nothing.
+Training is an infinite sequence of epochs; in epoch ``e`` data shard ``d`` (one per
+data-parallel device shard, ``dksflax.data.stream``) is visited in the order
+``epoch_permutation(seed, e, shard_size, d)``, step ``s`` takes the slice
+``[j * b, (j + 1) * b)`` of it (``j = s mod steps_per_epoch``, ``b`` rows per shard), and
+the augmentation of each example depends on its global stream position. Batch ``s`` is
+therefore a pure function of ``(seed, s)`` and the number of data shards: starting at
+``start_step`` costs nothing.
 
-Evaluation visits the shard once in order; every process yields the same number of batches
+Evaluation visits each shard once in order; every process yields the same number of batches
 (``StreamLayout.num_eval_batches``), the last ones padded with zero images and a ``mask``
 that is False on padding, so each example is counted exactly once whatever the device
 count (flax#262: never average per-batch means).
@@ -35,9 +37,12 @@ def train_batches(split: ArraySplit, layout: StreamLayout, *, seed: int, start_s
                   augment: bool, pln: str) -> Iterator[dict[str, np.ndarray]]:
   """Yields this process's training batches from ``start_step`` on, forever.
 
+  Row block ``i`` of the local batch comes from this process's data shard ``i``
+  (``layout.local_shards()``), visited in that shard's own epoch order.
+
   Args:
-    split: This process's shard of the training split.
-    layout: Batch/process layout (``layout.num_examples`` is the whole split).
+    split: This process's range of the training split.
+    layout: Batch/process/shard layout (``layout.num_examples`` is the whole split).
     seed: Run seed: fixes the epoch orders and the augmentation.
     start_step: First step to yield (resume point).
     augment: Apply the random crop and flip (if ``split.crop_pad`` > 0).
@@ -47,14 +52,18 @@ def train_batches(split: ArraySplit, layout: StreamLayout, *, seed: int, start_s
     ``{"image": float32 [b, H, W, C'], "label": int32 [b]}``, ``b`` the local batch size.
   """
   steps_per_epoch = layout.steps_per_epoch
-  local = layout.local_batch_size
-  order_epoch, order = -1, None
+  per_shard = layout.shard_batch_size
+  shards = layout.local_shards()
+  first_shard = layout.process_index * layout.shards_per_process
+  order_epoch, orders = -1, []
   step = int(start_step)
   while True:
     epoch, j = divmod(step, steps_per_epoch)
     if epoch != order_epoch:
-      order_epoch, order = epoch, epoch_permutation(seed, epoch, len(split.labels))
-    index = order[j * local:(j + 1) * local]
+      order_epoch = epoch
+      orders = [start + epoch_permutation(seed, epoch, stop - start, first_shard + i)
+                for i, (start, stop) in enumerate(shards)]
+    index = np.concatenate([order[j * per_shard:(j + 1) * per_shard] for order in orders])
     images = split.images[index]
     if augment and split.crop_pad > 0:
       oy, ox, flip = augment_np.crop_flip_params(seed, layout.global_positions(step),
@@ -66,26 +75,31 @@ def train_batches(split: ArraySplit, layout: StreamLayout, *, seed: int, start_s
 
 def eval_batches(split: ArraySplit, layout: StreamLayout, *, pln: str
                  ) -> Iterator[dict[str, np.ndarray]]:
-  """Yields one pass over this process's shard, padded, with a mask.
+  """Yields one pass over this process's range, padded, with a mask.
+
+  Row block ``i`` of each local batch walks through data shard ``i`` in order, padded
+  where the shard runs out.
 
   Args:
-    split: This process's shard of the evaluation split.
-    layout: Batch/process layout.
+    split: This process's range of the evaluation split.
+    layout: Batch/process/shard layout.
     pln: PLN mode (DKS §10.2).
 
   Yields:
     ``{"image": float32 [b, H, W, C'], "label": int32 [b], "mask": bool [b]}``; padding
     rows hold zeros and ``mask=False``.
   """
-  local = layout.local_batch_size
-  n = len(split.labels)
+  local, per_shard = layout.local_batch_size, layout.shard_batch_size
+  channels = pln_num_channels(split.images.shape[-1], pln)
   for i in range(layout.num_eval_batches):
-    lo, hi = min(i * local, n), min((i + 1) * local, n)
-    count = hi - lo
-    channels = pln_num_channels(split.images.shape[-1], pln)
     image = np.zeros((local,) + split.images.shape[1:3] + (channels,), np.float32)
     label = np.zeros((local,), np.int32)
-    if count:
-      image[:count] = _prepare(split, split.images[lo:hi], pln)
-      label[:count] = split.labels[lo:hi]
-    yield {"image": image, "label": label, "mask": np.arange(local) < count}
+    mask = np.zeros((local,), bool)
+    for block, (start, stop) in enumerate(layout.local_shards()):
+      lo, hi = min(start + i * per_shard, stop), min(start + (i + 1) * per_shard, stop)
+      row = block * per_shard
+      if hi > lo:
+        image[row:row + hi - lo] = _prepare(split, split.images[lo:hi], pln)
+        label[row:row + hi - lo] = split.labels[lo:hi]
+        mask[row:row + hi - lo] = True
+    yield {"image": image, "label": label, "mask": mask}

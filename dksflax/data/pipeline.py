@@ -1,6 +1,9 @@
 """The input pipeline entry points: training and evaluation iterators selected by data.name.
 
 * cifar10, cifar100: tfds, this process's slice loaded into memory, numpy augmentation.
+  In-memory datasets are split into one data shard per device shard of the batch, so the
+  global batch is the same however the devices are spread over processes
+  (``dksflax.data.stream``).
 * imagenet2012: tfds streamed through tf.data (``tfds_imagenet``).
 * digits, synthetic: generated in memory; no TensorFlow, no download.
 
@@ -84,7 +87,8 @@ def make_train_iterator(data: ml_collections.ConfigDict, *, global_batch_size: i
   else:
     split = _array_split(data, True, process_index, process_count)
     layout = StreamLayout(split.num_examples, global_batch_size, process_index,
-                          process_count)
+                          process_count, prefetch.shards_per_process(global_batch_size,
+                                                                     sharding))
     layout.check_trainable()
     batches = prefetch.threaded(
         array_pipeline.train_batches(split, layout, seed=seed, start_step=start_step,
@@ -123,7 +127,8 @@ def make_eval_iterator(data: ml_collections.ConfigDict, *, global_batch_size: in
   else:
     split = _array_split(data, False, process_index, process_count)
     layout = StreamLayout(split.num_examples, global_batch_size, process_index,
-                          process_count)
+                          process_count, prefetch.shards_per_process(global_batch_size,
+                                                                     sharding))
     batches = prefetch.threaded(array_pipeline.eval_batches(split, layout, pln=data.pln),
                                 data.prefetch)
   return _deliver(batches, data, sharding)

@@ -87,6 +87,35 @@ def batch_shards(sharding: Any) -> int:
   return math.prod(sharding.mesh.shape[a] for a in axes)
 
 
+def shards_per_process(global_batch_size: int, sharding: Any | None) -> int:
+  """Returns how many batch row blocks of ``sharding`` this process holds (1 without).
+
+  Raises:
+    ConfigError: if the blocks are not spread evenly over the processes, or this process's
+      blocks are not the contiguous rows ``[p * B / P, (p + 1) * B / P)`` (a mesh must list
+      devices process by process along the data axis, as ``jax.devices()`` does).
+  """
+  if sharding is None:
+    return 1
+  import jax  # pylint: disable=g-import-not-at-top
+  shards, processes = batch_shards(sharding), jax.process_count()
+  if shards % processes:
+    raise ConfigError(
+        f"the sharding {sharding.spec} splits the batch into {shards} blocks, which the "
+        f"{processes} processes cannot share evenly")
+  local = global_batch_size // processes
+  first = jax.process_index() * local
+  shape = (global_batch_size,) + (1,) * (max(len(sharding.spec), 1) - 1)
+  rows = sorted({(s[0].start or 0, global_batch_size if s[0].stop is None else s[0].stop)
+                 for s in sharding.addressable_devices_indices_map(shape).values()})
+  if rows[0][0] != first or rows[-1][1] != first + local or len(rows) != shards // processes:
+    raise ConfigError(
+        f"process {jax.process_index()} holds batch rows {rows}, not the contiguous block "
+        f"[{first}, {first + local}); build the mesh with devices ordered by process along "
+        "the data axis (e.g. from jax.devices())")
+  return shards // processes
+
+
 def check_batch_divisible(global_batch_size: int, sharding: Any | None) -> None:
   """Raises ConfigError unless the global batch splits evenly over processes and devices."""
   import jax  # pylint: disable=g-import-not-at-top

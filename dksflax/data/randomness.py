@@ -61,9 +61,13 @@ def randint(seed: int, purpose: int, index: np.ndarray | int, high: int) -> np.n
   return np.minimum(np.floor(uniform(seed, purpose, index) * high), high - 1).astype(np.int64)
 
 
-def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-  """Returns the order of epoch ``epoch`` over ``n`` examples, fixed by ``(seed, epoch)``."""
-  rng = np.random.default_rng([int(seed), int(epoch), PERMUTATION])
+def epoch_permutation(seed: int, epoch: int, n: int, shard: int = 0) -> np.ndarray:
+  """Returns the order of epoch ``epoch`` over ``n`` examples, fixed by the arguments.
+
+  ``shard`` (a data shard's index) varies the order between shards; shards are disjoint
+  slices of the split, so this can never make two of them read the same example.
+  """
+  rng = np.random.default_rng([int(seed), int(epoch), PERMUTATION, int(shard)])
   return rng.permutation(n)
 
 

@@ -7,9 +7,14 @@ Multi-host rules (user_needs §5):
   construction, and any subset size shards the same way (init2winit 9ab2571).
 * Shuffling happens *within* a shard, after sharding, so no seed folding can make two
   processes read the same example (kfac-jax df62992).
-* Every process takes the same number of steps per epoch, ``(n // P) // local_batch``
-  (the smallest shard decides), so epochs stay aligned; the remainder of a shard is
-  dropped that epoch (a different remainder each epoch, as the order is reshuffled).
+* In-memory datasets are split further, into one shard per data-parallel device shard
+  (``D = P * shards_per_process``), each with its own epoch order; row block ``d`` of the
+  global batch always comes from data shard ``d``. The global batch then depends on
+  ``D`` only, not on how the devices are spread over processes: one process driving two
+  devices sees the same batches as two processes with one device each.
+* Every shard takes the same number of steps per epoch, ``(n // D) // (B / D)`` (the
+  smallest shard decides), so epochs stay aligned; the remainder of a shard is dropped
+  that epoch (a different remainder each epoch, as the order is reshuffled).
 * Example ``r`` of process ``p``'s local batch at step ``s`` has global stream position
   ``g = s * B + p * (B / P) + r`` (``B`` the global batch): positions are unique across
   processes and steps, and the random augmentation of an example depends on
@@ -34,18 +39,21 @@ def shard_bounds(num_examples: int, process_index: int, process_count: int) -> t
 
 @dataclasses.dataclass(frozen=True)
 class StreamLayout:
-  """How a global batch is split over processes and how steps map onto epochs.
+  """How a global batch is split over processes and shards, and steps onto epochs.
 
   Attributes:
     num_examples: Examples in the whole split (all processes).
     global_batch_size: Examples per step over all processes.
     process_index: This process.
     process_count: Number of processes.
+    shards_per_process: Data shards (batch row blocks) per process: the data-parallel
+      devices of one process. (Default: 1)
   """
   num_examples: int
   global_batch_size: int
   process_index: int
   process_count: int
+  shards_per_process: int = 1
 
   def __post_init__(self):
     if self.global_batch_size < 1:
@@ -54,6 +62,30 @@ class StreamLayout:
       raise ConfigError(
           f"global_batch_size={self.global_batch_size} must be divisible by the number of "
           f"processes ({self.process_count}): every process loads an equal part")
+    if self.global_batch_size % self.num_shards:
+      raise ConfigError(
+          f"global_batch_size={self.global_batch_size} must be divisible by the number of "
+          f"data-parallel shards ({self.num_shards})")
+
+  @property
+  def num_shards(self) -> int:
+    """Data shards over all processes (``D``)."""
+    return self.process_count * self.shards_per_process
+
+  @property
+  def shard_batch_size(self) -> int:
+    """Rows of the global batch drawn from one data shard."""
+    return self.global_batch_size // self.num_shards
+
+  def local_shards(self) -> list[tuple[int, int]]:
+    """This process's data shards as ``[start, stop)`` relative to its own range."""
+    base = self.shard[0]
+    first = self.process_index * self.shards_per_process
+    out = []
+    for d in range(first, first + self.shards_per_process):
+      start, stop = shard_bounds(self.num_examples, d, self.num_shards)
+      out.append((start - base, stop - base))
+    return out
 
   @property
   def local_batch_size(self) -> int:
@@ -61,6 +93,7 @@ class StreamLayout:
 
   @property
   def shard(self) -> tuple[int, int]:
+    """This process's contiguous range ``[start, stop)`` of the split."""
     return shard_bounds(self.num_examples, self.process_index, self.process_count)
 
   @property
@@ -75,11 +108,11 @@ class StreamLayout:
     Raises:
       ConfigError: if the global batch is larger than the split.
     """
-    steps = (self.num_examples // self.process_count) // self.local_batch_size
+    steps = (self.num_examples // self.num_shards) // self.shard_batch_size
     if steps < 1:
       raise ConfigError(
           f"global_batch_size={self.global_batch_size} is larger than the training split "
-          f"({self.num_examples} examples over {self.process_count} process(es)); "
+          f"({self.num_examples} examples over {self.num_shards} data shard(s)); "
           "lower train.batch_size")
     return steps
 
@@ -94,8 +127,8 @@ class StreamLayout:
   @property
   def num_eval_batches(self) -> int:
     """Evaluation batches, equal on every process: the largest shard, rounded up."""
-    largest = -(-self.num_examples // self.process_count)
-    return max(1, -(-largest // self.local_batch_size))
+    largest = -(-self.num_examples // self.num_shards)
+    return max(1, -(-largest // self.shard_batch_size))
 
   def global_positions(self, step: int) -> np.ndarray:
     """Returns the global stream positions of this process's local batch at ``step``."""
