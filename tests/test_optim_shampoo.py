@@ -38,7 +38,8 @@ class NumpyShampoo:
     out = []
     for i, (p, g) in enumerate(zip(params, grads)):
       self.acc[i] = self._acc(self.acc[i], g * g)
-      ada = g / (np.sqrt(self.acc[i]) + self.eps)
+      corr = 1.0 if self.beta2 == 1.0 else 1.0 - self.beta2 ** (self.count + 1)
+      ada = g / (np.sqrt(self.acc[i] / corr) + self.eps)
       if self.stats[i] is None:
         d = ada
       else:

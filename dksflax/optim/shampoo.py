@@ -13,7 +13,8 @@ one kept, and failures are counted in the state.
 Heuristics of Anil et al. 2020 (§3, App. B): dimensions larger than ``block_size`` are
 split into blocks, each preconditioned on its own; parameters of rank <= 1 (after
 dropping size-1 dimensions) or with a dimension above ``max_preconditioner_dim`` get a
-diagonal (Adagrad-style) preconditioner, ``g / (sqrt(a) + eps)``; the step direction of
+diagonal (Adagrad-style) preconditioner, ``g / (sqrt(a / c_t) + eps)`` with the Adam
+bias correction ``c_t = 1 - beta2^t`` when ``beta2 < 1``; the step direction of
 each block is rescaled to the norm of a grafted optimizer's direction (``adagrad``,
 ``sgd``) or left as is (``none``); before ``start_preconditioning_step`` the grafted
 direction (Adagrad for ``none``) is used.
@@ -157,7 +158,10 @@ def scale_by_shampoo(*, beta2: float = 0.99, eps: float = 1e-5,
                   ) -> tuple[jax.Array, dict[str, Any], jax.Array]:
     g = g_in.astype(jnp.float32)
     acc = _accumulate(st["acc"], jnp.square(g), beta2)
-    adagrad = g / (jnp.sqrt(acc) + eps)
+    # Bias-correct the exponential average (Kingma & Ba 2015 §3), so early steps are not
+    # 1/sqrt(1 - beta2) times too large; a sum (beta2 = 1) needs no correction.
+    correction = 1.0 if beta2 == 1.0 else 1.0 - beta2 ** (count + 1).astype(jnp.float32)
+    adagrad = g / (jnp.sqrt(acc / correction) + eps)
     new = {"acc": acc}
     if plan.diagonal:
       return adagrad.astype(g_in.dtype), new, jnp.zeros([], jnp.int32)
