@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 
 import jax
+import numpy as np
 
 # Metrics whose non-finiteness means the run is broken (the optimizer's step metrics).
 GUARDED_METRICS = ("loss", "grad_norm")
@@ -89,3 +90,17 @@ class PreemptionFlag:
     if self._installed:
       signal.signal(signal.SIGTERM, self._previous)
       self._installed = False
+
+
+def agree_across_processes(flag: bool) -> bool:
+  """True if ``flag`` is set on any process (every process gets the same answer).
+
+  A SIGTERM reaches the hosts of a multi-host job at slightly different times; all of
+  them must save the same step and stop together, or the next collective would hang.
+  Single-process runs return ``flag`` without communicating.
+  """
+  if jax.process_count() == 1:
+    return bool(flag)
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+  flags = multihost_utils.process_allgather(np.asarray(flag, np.int32))
+  return bool(np.max(flags))

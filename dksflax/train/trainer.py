@@ -44,7 +44,8 @@ from dksflax.train import workdir as workdir_lib
 from dksflax.train.checkpoints import CheckpointStore
 from dksflax.train.components import Components, default_components
 from dksflax.train.evaluation import evaluate, make_eval_step
-from dksflax.train.guards import NonFiniteError, PreemptionFlag, first_non_finite
+from dksflax.train.guards import (NonFiniteError, PreemptionFlag, agree_across_processes,
+                                  first_non_finite)
 from dksflax.train.mesh import (batch_sharding, check_batch_divisible, make_mesh,
                                 maybe_initialize_distributed, replicated_sharding)
 from dksflax.train.metric_io import create_writer
@@ -258,7 +259,7 @@ def _train_loop(run: RunSetup) -> dict[str, Any]:
         pending_steps.append(step)
         pending_metrics.append(metrics)
         step += 1
-        stop = preemption.requested
+        stop = agree_across_processes(preemption.requested)
         do_eval = tcfg.eval_every > 0 and step % tcfg.eval_every == 0
         do_save = step % tcfg.checkpoint_every == 0 or step == run.total_steps or stop
         if step % tcfg.log_every == 0 or do_save or do_eval:
@@ -297,6 +298,7 @@ def _train_loop(run: RunSetup) -> dict[str, Any]:
         writer.write_scalars(step, {f"eval/{k}": v for k, v in last_eval.items()})
   except NonFiniteError as e:
     progress.close()
+    writer.close()
     saved = run.store.steps()
     failure = dict(status="failed", error=str(e), failed_step=e.step, metrics=e.metrics,
                    last_good_checkpoint=saved[-1] if saved else None)
@@ -304,22 +306,21 @@ def _train_loop(run: RunSetup) -> dict[str, Any]:
       workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.FAILURE_FILE), failure)
       workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.RESULTS_FILE),
                              dict(failure, total_steps=run.total_steps, shaping=report))
-    writer.write_texts(e.step, {"failure": str(e)})
-    writer.close()
-    run.store.close()
     raise
+  finally:
+    if hasattr(train_iter, "close"):
+      train_iter.close()   # stops the input pipeline's threads
+    saved_steps = run.store.steps()
+    run.store.close()
   progress.close()
   results = dict(
       status=status, step=step, total_steps=run.total_steps, start_step=run.start_step,
       train=last_train, eval=last_eval, wall_time_s=time.perf_counter() - t_start,
       num_devices=int(run.mesh.devices.size), num_processes=jax.process_count(),
-      shaping=report, optimizer=run.optimizer.describe(),
-      checkpoints=run.store.steps())
+      shaping=report, optimizer=run.optimizer.describe(), checkpoints=saved_steps)
   if is_main:
     workdir_lib.write_json(os.path.join(run.workdir, workdir_lib.RESULTS_FILE), results)
-  writer.flush()
   writer.close()
-  run.store.close()
   return results
 
 
