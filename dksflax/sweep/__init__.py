@@ -18,7 +18,8 @@ from dksflax.sweep.spec import Setting, Sweep, chain, grid, merge, options, sett
 
 __all__ = [
     "CellRow", "ConfigBuilder", "Outcome", "Run", "RunResult", "Setting", "Sweep",
-    "apply_override", "chain", "check_runs", "check_shaping", "collect", "expand", "format_value", "grid",
+    "apply_override", "chain", "check_runs", "check_shaping", "collect", "expand",
+    "format_value", "grid",
     "load_experiment", "markdown", "merge", "options", "pending_runs", "plot",
     "read_results", "run_locally", "run_name", "run_status", "select", "setting",
     "shell_command", "summarize", "values", "write_manifest",
