@@ -134,6 +134,8 @@ def run_diagnose(config: ml_collections.ConfigDict, *, num_pairs: int = 16,
       correlated_pairs, empirical_qc, layer_graphs, plot_qc, predicted_qc)
   from dksflax.models.build import build_network  # pylint: disable=import-outside-toplevel
   from dksflax.models.shaping_plan import resolve_spec  # pylint: disable=import-outside-toplevel
+  from dksflax.shaping import (  # pylint: disable=import-outside-toplevel
+      architecture_graphs, kernel_graph)
 
   validate_config(config)
   shape, num_classes = _dataset_shape(config)
@@ -154,11 +156,10 @@ def run_diagnose(config: ml_collections.ConfigDict, *, num_pairs: int = 16,
                           rng=seed)
   predicted, note, graph = None, "", None
   if plan.method in PREDICTABLE_METHODS:
-    from dksflax.shaping.architecture_graphs import kernel_graph_for  # pylint: disable=import-outside-toplevel
-    from dksflax.shaping.kernel_graph import with_affine_variances  # pylint: disable=import-outside-toplevel
     try:
       spec, _ = resolve_spec(config, num_classes)
-      graph = with_affine_variances(kernel_graph_for(spec), plan.weight_var, plan.bias_var)
+      graph = kernel_graph.with_affine_variances(
+          architecture_graphs.kernel_graph_for(spec), plan.weight_var, plan.bias_var)
       known = layer_graphs(graph)
       predicted = predicted_qc(graph, plan.activation, correlations=correlations,
                                layer_names=[n for n in measured.layer_names if n in known])

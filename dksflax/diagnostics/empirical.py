@@ -199,6 +199,6 @@ def empirical_qc(apply_fn: ApplyFn, variables: Any, *, input_shape: Sequence[int
       s[0][j], s[1][j] = q.mean(), q.std(ddof=1) / math.sqrt(num_pairs)
       s[2][j], s[3][j] = c.mean(), c.std(ddof=1) / math.sqrt(num_pairs)
     _log.info("empirical_qc: input correlation %g done (%d/%d)", cin, j + 1, len(corrs))
-  assert names is not None
-  q, q_se, c, c_se = (np.stack([stats[n][i] for n in names]) for i in range(4))
-  return QCMeasurement(names, corrs, q, q_se, c, c_se, int(num_pairs))
+  layers = tuple(stats)
+  q, q_se, c, c_se = (np.stack([stats[n][i] for n in layers]) for i in range(4))
+  return QCMeasurement(layers, corrs, q, q_se, c, c_se, int(num_pairs))
