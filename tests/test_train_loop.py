@@ -166,6 +166,12 @@ def test_bad_train_values_are_config_errors(tmp_path):
     _train(tmp_path, metric_writer="csv")
   with pytest.raises(ConfigError, match="grad_accum_steps=3"):
     _train(tmp_path, grad_accum_steps=3)
+  config = standins.small_config(grad_accum_steps=2)
+  config.unlock()
+  config.optimizer.name = "kfac"
+  with pytest.raises(ConfigError, match="grad_accum_steps=2 is not supported with "
+                                        "optimizer.name='kfac'"):
+    train_and_evaluate(config, str(tmp_path), components=standins.components())
   assert not os.listdir(tmp_path)
 
 

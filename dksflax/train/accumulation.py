@@ -22,8 +22,26 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+
+from dksflax.errors import ConfigError
 
 LossFn = Callable[[Any, Any, jax.Array, Mapping[str, jax.Array]], tuple[jax.Array, Any]]
+
+
+def check_accumulation_supported(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError for ``train.grad_accum_steps > 1`` with K-FAC.
+
+  kfac-jax finds the loss it must model by tracing the loss function for a registered
+  loss; a loss registered inside ``lax.scan`` is not found ("No registered losses have
+  been found during tracing"), so the micro-batch scan cannot be used with K-FAC.
+  """
+  if config.train.grad_accum_steps > 1 and config.optimizer.name == "kfac":
+    raise ConfigError(
+        f"train.grad_accum_steps={config.train.grad_accum_steps} is not supported with "
+        "optimizer.name='kfac': kfac-jax cannot find a loss registered inside the "
+        "micro-batch scan; use train.grad_accum_steps=1 (a smaller batch) for K-FAC, or "
+        "another optimizer")
 
 
 def split_micro_batches(batch: Mapping[str, jax.Array], steps: int) -> dict[str, jax.Array]:

@@ -39,7 +39,7 @@ import numpy as np
 from dksflax.configlib import validate_config
 from dksflax.errors import ConfigError
 from dksflax.train import durations
-from dksflax.train.accumulation import accumulate_loss
+from dksflax.train.accumulation import accumulate_loss, check_accumulation_supported
 from dksflax.train import workdir as workdir_lib
 from dksflax.train.checkpoints import CheckpointStore
 from dksflax.train.components import Components, default_components
@@ -118,6 +118,7 @@ def setup_run(config: ml_collections.ConfigDict, workdir: str, *,
       not split over the devices; raised before anything is compiled.
   """
   validate_config(config)
+  check_accumulation_supported(config)
   mesh = make_mesh(devices)
   tcfg = config.train
   check_batch_divisible("train.batch_size", tcfg.batch_size, mesh)
