@@ -8,8 +8,10 @@
 
 Every run's config is built and validated before the first run starts (an unknown key,
 a wrong type or an invalid combination stops the sweep with the run's name), and every
-distinct kernel shaping is solved (an unreachable target such as TAT's eta on a too
-shallow net stops it too; ``--skip-shaping-check`` skips this). Finished
+distinct kernel shaping is solved: an unreachable target (such as TAT's eta on a too
+shallow net) stops the sweep, except for ``--search`` points, which are left out and
+listed (a point no network can attain is no candidate); ``--skip-shaping-check`` skips
+the solve. Finished
 runs (``results.json`` completed or failed) are skipped; interrupted ones are resumed by
 rerunning the same train command on the same workdir. Commands are run from the
 project root (the parent of ``experiments/``), where the config paths point.
@@ -42,7 +44,14 @@ def sweep_command(ns: argparse.Namespace) -> int:
   if ns.print_commands and ns.write_commands:
     raise ConfigError("--print and --write-commands are alternatives; give one")
   sweep_lib.check_runs(runs, project_root)
-  if not ns.skip_shaping_check:
+  if not ns.skip_shaping_check and ns.search:
+    runs, dropped = sweep_lib.drop_unsolvable(runs, project_root)
+    for run, why in dropped:
+      print(f"# left out, shaping target out of reach: {why}", file=sys.stderr)
+    if dropped:
+      print(f"# {sweep.name}: left out {len(dropped)} search runs whose shaping has no "
+            "solution (listed above)", file=sys.stderr)
+  elif not ns.skip_shaping_check:
     n = sweep_lib.check_shaping(runs, project_root)
     print(f"# {sweep.name}: all {len(runs)} configs valid; {n} distinct shapings solve",
           file=sys.stderr)

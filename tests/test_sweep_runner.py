@@ -196,3 +196,18 @@ def test_dksflax_cli_dispatches_sweep_and_report(tmp_path, capsys):
   out = capsys.readouterr().out
   assert "| 0.5 | — | — | 0/1 | not run yet |" in out
   assert "| 0.9 | 42 | — | 0/0 | no cell of this sweep runs it |" in out
+
+
+def test_cli_search_leaves_out_unreachable_points(tmp_path, capsys):
+  path = tmp_path / "search.py"
+  path.write_text(textwrap.dedent(f"""
+      from dksflax.sweep import Sweep, values
+      SWEEP = Sweep(name="s", title="", config={DIGITS!r},
+                    cells=values("model.depth", [4], label="depth"),
+                    search=values("shaping.eta", [0.5, 0.99], label=""))
+  """))
+  assert cli_sweep.main(["sweep", str(path), "--search", "--print"]) == 0
+  captured = capsys.readouterr()
+  assert captured.out.count("dksflax train") == 1 and "shaping.eta=0.5" in captured.out
+  assert "run 'depth-4__shaping.eta-0.99__seed-0'" in captured.err
+  assert "left out 1 search runs" in captured.err

@@ -150,3 +150,17 @@ def test_unreachable_shaping_target_fails_before_anything_starts():
   lines = []
   assert check_shaping(runs[:2], REPO, progress=lines.append) == 1   # seeds share a solve
   assert len(lines) == 1
+
+
+def test_search_points_out_of_reach_are_left_out_not_the_cell():
+  from dksflax.sweep import drop_unsolvable
+  depth4 = values("model.depth", [4], label="")
+  sweep = Sweep(name="s", title="", config=DIGITS, cells=depth4,
+                search=values("shaping.eta", [0.5, 0.99], label=""))
+  kept, dropped = drop_unsolvable(expand(sweep, search=True), REPO)
+  assert [dict(r.search) for r in kept] == [{"shaping.eta": 0.5}]
+  assert len(dropped) == 1 and "eta=0.99 is unreachable" in dropped[0][1]
+  hopeless = Sweep(name="h", title="", config=DIGITS, cells=depth4,
+                   search=values("shaping.eta", [0.95, 0.99], label=""))
+  with pytest.raises(ConfigError, match="no search point of cell"):
+    drop_unsolvable(expand(hopeless, search=True), REPO)

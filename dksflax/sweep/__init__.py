@@ -9,7 +9,7 @@ experiments/X.py`` tabulates the results next to the paper's numbers.
 """
 
 from dksflax.sweep.expand import (ConfigBuilder, Run, apply_override, check_runs,
-                                  check_shaping, expand, format_value, load_experiment,
+                                  check_shaping, drop_unsolvable, expand, format_value, load_experiment,
                                   run_name, select)
 from dksflax.sweep.report import CellRow, RunResult, collect, markdown, plot, summarize
 from dksflax.sweep.runner import (Outcome, pending_runs, read_results, run_locally,
@@ -18,7 +18,7 @@ from dksflax.sweep.spec import Setting, Sweep, chain, grid, merge, options, sett
 
 __all__ = [
     "CellRow", "ConfigBuilder", "Outcome", "Run", "RunResult", "Setting", "Sweep",
-    "apply_override", "chain", "check_runs", "check_shaping", "collect", "expand",
+    "apply_override", "chain", "check_runs", "check_shaping", "collect", "drop_unsolvable", "expand",
     "format_value", "grid",
     "load_experiment", "markdown", "merge", "options", "pending_runs", "plot",
     "read_results", "run_locally", "run_name", "run_status", "select", "setting",

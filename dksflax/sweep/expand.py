@@ -328,24 +328,67 @@ def check_shaping(runs: list[Run], project_root: str, *,
   Raises:
     ConfigError or ShapingError: naming the first run whose shaping fails.
   """
+  solved, failed = _solve_shapings(runs, project_root, progress, stop_at_first=True)
+  if failed:
+    raise failed[0][1]
+  return solved
+
+
+def drop_unsolvable(runs: list[Run], project_root: str, *,
+                    progress: Any = None) -> tuple[list[Run], list[tuple[Run, str]]]:
+  """Splits search runs into those whose shaping solves and those whose target is out of
+  reach (a grid point such as eta = 0.95 that a given network cannot attain is no
+  candidate of the search; TAT §5 picks eta from {0.9, 0.95} by search).
+
+  Args:
+    runs: the runs (usually of a ``--search`` expansion).
+    project_root: str. Directory the config paths are relative to.
+    progress: callable(str) or None. (Default: None)
+
+  Returns:
+    ``(kept, dropped)``; ``dropped`` pairs each left-out run with the solver's message.
+
+  Raises:
+    ConfigError: if every search point of some cell is out of reach (the cell would
+      silently vanish), naming the cell.
+  """
+  _, failed = _solve_shapings(runs, project_root, progress, stop_at_first=False)
+  bad = {run.name: str(err) for run, err in failed}
+  kept = [r for r in runs if r.name not in bad]
+  cells = {r.cell_key() for r in runs}
+  lost = cells - {r.cell_key() for r in kept}
+  if lost:
+    cell = sorted(lost)[0]
+    example = next(r for r in runs if r.cell_key() == cell)
+    raise ConfigError(f"sweep {example.sweep!r}: no search point of cell {cell} has a "
+                      f"solvable shaping: {bad[example.name]}")
+  return kept, [(r, bad[r.name]) for r in runs if r.name in bad]
+
+
+def _solve_shapings(runs: list[Run], project_root: str, progress: Any,
+                    stop_at_first: bool) -> tuple[int, list[tuple[Run, ValueError]]]:
   import json  # pylint: disable=import-outside-toplevel
   from dksflax.errors import ShapingError  # pylint: disable=import-outside-toplevel
   from dksflax.models.shaping_plan import shaping_for  # pylint: disable=import-outside-toplevel
   builder = ConfigBuilder(project_root)
-  done: set[str] = set()
+  outcome: dict[str, tuple[type, str] | None] = {}
+  failed: list[tuple[Run, ValueError]] = []
   for run in runs:
     config = builder.build(run)
     key = json.dumps([config.model.to_dict(), config.shaping.to_dict()], sort_keys=True,
                      default=repr)
-    if key in done:
-      continue
-    try:
-      shaping_for(config)
-    except ShapingError as e:
-      raise ShapingError(f"sweep {run.sweep!r}, run {run.name!r}: {e}") from None
-    except ConfigError as e:
-      raise ConfigError(f"sweep {run.sweep!r}, run {run.name!r}: {e}") from None
-    done.add(key)
-    if progress is not None:
-      progress(f"shaping ok ({len(done)}): {run.name}")
-  return len(done)
+    if key not in outcome:
+      try:
+        shaping_for(config)
+        outcome[key] = None
+      except (ShapingError, ConfigError) as e:
+        outcome[key] = (ShapingError if isinstance(e, ShapingError) else ConfigError, str(e))
+      if progress is not None:
+        progress(f"shaping {'ok' if outcome[key] is None else 'FAILS'} "
+                 f"({len(outcome)}): {run.name}")
+    if outcome[key] is not None:
+      cls, message = outcome[key]
+      failed.append((run, cls(f"sweep {run.sweep!r}, run {run.name!r}: {message}")))
+      if stop_at_first:
+        break
+  return sum(v is None for v in outcome.values()), failed
