@@ -7,6 +7,8 @@ Public entry points:
   NonFiniteError: raised when a loss or gradient norm becomes NaN/Inf.
 """
 
+from __future__ import annotations
+
 from dksflax.train.components import Components, default_components
 from dksflax.train.guards import NonFiniteError
 from dksflax.train.trainer import evaluate_workdir, setup_run, train_and_evaluate

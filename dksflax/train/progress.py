@@ -30,6 +30,7 @@ class ProgressBar:
     stream: TextIO. Where to draw. (Default: ``sys.stderr``)
     min_interval_s: float. Redraw at most this often. (Default: 0.2)
     clock: Callable. Time source, for tests. (Default: ``time.monotonic``)
+    width: int. Characters of the bar itself. (Default: 24)
   """
 
   def __init__(self, total: int, start: int = 0, *, enabled: bool = True,
