@@ -54,7 +54,8 @@ def validate(shaping: ml_collections.ConfigDict, model: ml_collections.ConfigDic
               why="LSUV stops when |Var - 1| < tolerance")
   if int(shaping.lsuv_max_iters) < 1:
     raise ConfigError(f"shaping.lsuv_max_iters={shaping.lsuv_max_iters!r} must be >= 1")
-  from dksflax.models.compatibility import check_compatible  # pylint: disable=import-outside-toplevel
-  check_compatible(name=model.name, variant=model.variant, normalization=model.normalization,
-                   activation=model.activation, method=shaping.method, resavg=model.resavg,
-                   pooling=model.pooling)
+  from dksflax.models import compatibility  # pylint: disable=import-outside-toplevel
+  compatibility.check_compatible(
+      name=model.name, variant=model.variant, normalization=model.normalization,
+      activation=model.activation, method=shaping.method, resavg=model.resavg,
+      pooling=model.pooling)

@@ -21,22 +21,22 @@ risotto    wrn                standard              none, batch_norm     relu
 
 Why: DKS/TAT need every sum to be a normalised sum (DKS §21.2 step 5, TAT Eq. 6: the
 rescaled variant; a plain x + R(x) is one only when layer norms keep every branch's q
-fixed, as `dksflax.shaping.architecture_graphs` explains) and refuse batch norm (DKS §19.1: its maps
-depend on the whole batch; layer norm has Q/C maps, §19.2). TAT for piecewise-linear
-activations is defined for leaky ReLU only (ReLU cannot reach C(0) < 1 targets with the
-slope as the only free parameter, and is rejected as in the `dks` package); other
-activations need C''(1), i.e. a continuous first derivative (smooth TAT). EOC is a fixed-
-point analysis of feedforward chains (Poole et al. 2016) without normalisation. Fixup and
-SkipInit replace normalisation in plain-sum residual nets (Zhang et al. 2019; De & Smith
-2020), so they need shortcut branches (not vanilla) and their own branch weighting (not
-rescaled); Fixup refuses batch norm (it exists to remove it), SkipInit allows it (De &
-Smith study both). RISOTTO (Gadhikar & Burkholz) is an exact-isometry scheme for ReLU
-residual blocks with plain sums, with or without batch norm; its looks-linear construction
-(`dksflax.init.risotto`) needs half the hidden width to reach the block's input width in
-projection blocks, which Wide-ResNet basic blocks have and ResNet-V2 bottlenecks never do. The MLP has no shortcut
-branches: its variant is "vanilla". ResAvg transitions need projection shortcuts, so no
-vanilla nets (the model normalises the pooled + projected shortcut, see `blocks.py`, so
-DKS/TAT accept them).
+fixed, as `dksflax.shaping.architecture_graphs` explains) and refuse batch norm (DKS
+§19.1: its maps depend on the whole batch; layer norm has Q/C maps, §19.2). TAT for
+piecewise-linear activations is defined for leaky ReLU only (ReLU cannot reach C(0) < 1
+targets with the slope as the only free parameter, and is rejected as in the `dks`
+package); other activations need C''(1), i.e. a continuous first derivative (smooth TAT).
+EOC is a fixed-point analysis of feedforward chains (Poole et al. 2016) without
+normalisation. Fixup and SkipInit replace normalisation in plain-sum residual nets (Zhang
+et al. 2019; De & Smith 2020), so they need shortcut branches (not vanilla) and their own
+branch weighting (not rescaled); Fixup refuses batch norm (it exists to remove it),
+SkipInit allows it (De & Smith study both). RISOTTO (Gadhikar & Burkholz) is an
+exact-isometry scheme for ReLU residual blocks with plain sums, with or without batch
+norm; its looks-linear construction (`dksflax.init.risotto`) needs half the hidden width
+to reach the block's input width in projection blocks, which Wide-ResNet basic blocks have
+and ResNet-V2 bottlenecks never do. The MLP has no shortcut branches: its variant is
+"vanilla". ResAvg transitions need projection shortcuts, so no vanilla nets (the model
+normalises the pooled + projected shortcut, see `blocks.py`, so DKS/TAT accept them).
 
 "auto" normalisation resolves to batch norm for the standard variant (none under fixup,
 skipinit and risotto, which exist to replace it) and to none otherwise.

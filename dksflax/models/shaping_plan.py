@@ -152,8 +152,8 @@ def resolve_spec(config: ml_collections.ConfigDict, num_classes: int | None = No
 
 
 def _graph(spec: Any):
-  from dksflax.shaping.architecture_graphs import kernel_graph_for  # pylint: disable=import-outside-toplevel
-  return kernel_graph_for(spec)
+  from dksflax.shaping import architecture_graphs  # pylint: disable=import-outside-toplevel
+  return architecture_graphs.kernel_graph_for(spec)
 
 
 def local_c_map_fn(act: TransformedActivation) -> Callable[[Any], Any]:
@@ -167,8 +167,8 @@ def local_c_map_fn(act: TransformedActivation) -> Callable[[Any], Any]:
     from dksflax.shaping.tat import leaky_relu_c_map  # pylint: disable=import-outside-toplevel
     slope = dict(act.base_params)["negative_slope"]
     return lambda c: leaky_relu_c_map(c, slope)
-  from dksflax.shaping.map_tables import tabulated_local_c_map  # pylint: disable=import-outside-toplevel
-  return tabulated_local_c_map(act)
+  from dksflax.shaping import map_tables  # pylint: disable=import-outside-toplevel
+  return map_tables.tabulated_local_c_map(act)
 
 
 def _shaped_derived(graph: Any, act: TransformedActivation) -> dict[str, Any]:
