@@ -14,7 +14,7 @@ $(UV):
 	python3 -m pip install --quiet --disable-pip-version-check --target .tools uv==$(UV_VERSION)
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --extra dev --python 3.11
+	$(UV) sync --frozen --extra dev --python 3.11 --compile-bytecode
 	touch $@
 
 demo: .venv/.synced
