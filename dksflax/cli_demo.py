@@ -41,7 +41,7 @@ def demo_command(ns: argparse.Namespace) -> int:
     ConfigError, ShapingError: for training settings the framework refuses, before any
       training starts.
   """
-  from dksflax.demo import runs  # pylint: disable=g-import-not-at-top
+  from dksflax.demo import runs  # pylint: disable=import-outside-toplevel
   defaults = runs.DemoSettings()
   settings = runs.DemoSettings(
       depth=ns.depth, width=ns.width, steps=ns.steps,
@@ -51,10 +51,10 @@ def demo_command(ns: argparse.Namespace) -> int:
   if ns.part in ("all", "training"):
     runs.check_settings(settings)   # refuse bad flags before the first part runs
   if ns.part in ("all", "kernel_maps"):
-    from dksflax.demo.kernel_maps import run_kernel_maps  # pylint: disable=g-import-not-at-top
+    from dksflax.demo.kernel_maps import run_kernel_maps  # pylint: disable=import-outside-toplevel
     run_kernel_maps(ns.workdir)
   if ns.part in ("all", "training"):
-    from dksflax.demo.training import run_training_demo  # pylint: disable=g-import-not-at-top
+    from dksflax.demo.training import run_training_demo  # pylint: disable=import-outside-toplevel
     print(flush=True)
     run_training_demo(ns.workdir, settings, log=lambda line: print(line, flush=True))
   return 0
@@ -62,7 +62,7 @@ def demo_command(ns: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
   """Adds ``demo`` to the ``dksflax`` parser."""
-  from dksflax.demo.runs import DemoSettings, METHODS  # pylint: disable=g-import-not-at-top
+  from dksflax.demo.runs import DemoSettings, METHODS  # pylint: disable=import-outside-toplevel
   d = DemoSettings()
   p = subparsers.add_parser(
       "demo", help="show what kernel shaping buys on deep vanilla nets (C maps, training)",

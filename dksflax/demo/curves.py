@@ -55,9 +55,9 @@ def plot_curves(path: str, curves: Mapping[str, tuple[Sequence[int], Sequence[fl
     title: the figure title.
     ylabel: the y-axis label. (Default: "train loss (cross-entropy)")
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   fig, ax = plt.subplots(figsize=(7.5, 4.5))
   for label, (steps, values) in curves.items():
     finite = [(s, v) for s, v in zip(steps, values) if math.isfinite(v) and v > 0]

@@ -106,7 +106,7 @@ def run_kernel_maps(workdir: str) -> dict[str, Any]:
   Returns:
     The summary (also written as JSON).
   """
-  from dksflax.shaping import plots  # pylint: disable=g-import-not-at-top
+  from dksflax.shaping import plots  # pylint: disable=import-outside-toplevel
   os.makedirs(workdir, exist_ok=True)
   start = time.perf_counter()
   summary: dict[str, Any] = {"networks": {}}

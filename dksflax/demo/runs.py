@@ -220,7 +220,8 @@ def run_one(config: ml_collections.ConfigDict, method: str, lr: float, path: str
     (run record, reused): reused is True when ``results.json`` already held a finished
     run and nothing was trained.
   """
-  from dksflax.train import NonFiniteError, train_and_evaluate  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=import-outside-toplevel
+  from dksflax.train import NonFiniteError, train_and_evaluate
   previous = _read_results(path)
   if previous is not None and previous.get("status") in FINISHED:
     return record_from_results(method, lr, path, previous, None), True
@@ -239,7 +240,7 @@ def plan_runs(workdir: str, settings: DemoSettings
   Raises:
     ConfigError, ShapingError: before anything is trained.
   """
-  from dksflax.models.build import shaping_for  # pylint: disable=g-import-not-at-top
+  from dksflax.models.build import shaping_for  # pylint: disable=import-outside-toplevel
   check_settings(settings)
   planned = []
   for method in settings.methods:
