@@ -61,14 +61,6 @@ def _train(workdir: str, env: dict[str, str]) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "open multi-host issues found by this test (2026-11-26): (1) the data layer gives "
-    "each process a contiguous shard of the dataset (dksflax.data.arrays.shard_bounds), "
-    "so the 2-process global batch holds other examples than the 1-process one and the "
-    "losses differ from step 1; (2) orbax's save at the end of the run fails on 2 CPU "
-    "processes ('When making an array from single-device arrays the input arrays must "
-    "have one shard each', dksflax/train/checkpoints.py save). Remove this marker when "
-    "both are fixed: the test then checks the 1e-5 agreement."))
 def test_two_processes_match_one_process_with_two_devices(tmp_path):
   single = str(tmp_path / "single")
   proc = _train(single, _env(2))

@@ -149,7 +149,10 @@ def setup_run(config: ml_collections.ConfigDict, workdir: str, *,
     first_batches.close()   # stops the pipeline's prefetch thread
   if getattr(report, "data_dependent", False):
     # Data-dependent initialisers (LSUV) iterate on host values: run them eagerly.
-    variables = jax.device_put(dict(init_fn(init_rng, sample["image"])), replicated)
+    # (Host copies first: a process-local jax.Array put onto a global sharding is not a
+    # valid global array when several processes share the mesh.)
+    variables = jax.device_put(jax.device_get(dict(init_fn(init_rng, sample["image"]))),
+                               replicated)
   else:
     # One compiled program instead of one dispatch per initialiser op.
     variables = dict(jax.jit(init_fn, out_shardings=replicated)(init_rng, sample["image"]))
@@ -163,7 +166,7 @@ def setup_run(config: ml_collections.ConfigDict, workdir: str, *,
                                      total_steps=total_steps)
   opt_state = optimizer.init(params, model_state, opt_rng, sample)
   state = dict(params=params, model_state=model_state, opt_state=opt_state,
-               rng=jax.device_put(jax.random.key_data(train_rng), replicated))
+               rng=jax.device_put(np.asarray(jax.random.key_data(train_rng)), replicated))
   store = CheckpointStore(os.path.join(workdir, workdir_lib.CHECKPOINT_DIR),
                           keep=tcfg.keep_checkpoints)
   start_step = 0
