@@ -47,7 +47,8 @@ def demo_command(ns: argparse.Namespace) -> int:
       depth=ns.depth, width=ns.width, steps=ns.steps,
       learning_rates=ns.lrs if ns.lrs is not None else defaults.learning_rates,
       batch_size=ns.batch_size,
-      methods=ns.methods if ns.methods is not None else defaults.methods, seed=ns.seed)
+      methods=ns.methods if ns.methods is not None else defaults.methods, seed=ns.seed,
+      workers=ns.workers)
   if ns.part in ("all", "training"):
     runs.check_settings(settings)   # refuse bad flags before the first part runs
   if ns.part in ("all", "kernel_maps"):
@@ -78,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                  help=f"training steps per run (default: {d.steps})")
   p.add_argument("--batch-size", type=int, default=d.batch_size,
                  help=f"batch size (default: {d.batch_size})")
+  p.add_argument("--workers", type=int, default=d.workers,
+                 help=f"processes training runs side by side (default: {d.workers})")
   p.add_argument("--lrs", type=_floats, default=None,
                  help="Adam learning-rate grid shared by all methods (default: "
                       + ",".join(f"{lr:g}" for lr in d.learning_rates) + ")")

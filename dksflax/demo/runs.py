@@ -19,9 +19,11 @@ rerun; an interrupted one resumes from its checkpoint (the trainer's own behavio
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Sequence
@@ -85,22 +87,26 @@ class DemoSettings:
   """What every run shares.
 
   Attributes:
-    depth: nonlinear layers of the vanilla MLP. (Default: 50)
+    depth: nonlinear layers of the vanilla MLP. (Default: 100: at depth 50 ReLU with He
+      initialisation still trains on digits, at 100 it falls far behind)
     width: units per layer of the vanilla MLP. (Default: 128)
     steps: training steps of every run. (Default: 300)
     learning_rates: the Adam learning-rate grid, the same for every method.
     batch_size: global batch size. (Default: 64)
     methods: keys of `METHODS` to run, in table order.
     seed: the runs' seed. (Default: 0)
+    workers: processes training runs side by side (results do not depend on it).
+      (Default: 2, the cores of the reference machine)
   """
 
-  depth: int = 50
+  depth: int = 100
   width: int = 128
   steps: int = 300
-  learning_rates: tuple[float, ...] = (1e-4, 3e-4, 1e-3)
+  learning_rates: tuple[float, ...] = (1e-4, 3e-4)
   batch_size: int = 64
   methods: tuple[str, ...] = ("none", "eoc", "dks", "tat", "resnet")
   seed: int = 0
+  workers: int = 2
 
   def tag(self) -> str:
     """A directory name that changes with every setting the configs depend on."""
@@ -109,7 +115,7 @@ class DemoSettings:
 
 def check_settings(settings: DemoSettings) -> None:
   """Raises ConfigError for settings no run could use (before anything is trained)."""
-  for name in ("depth", "width", "steps", "batch_size"):
+  for name in ("depth", "width", "steps", "batch_size", "workers"):
     value = getattr(settings, name)
     if not isinstance(value, int) or value < 1:
       raise ConfigError(f"demo {name}={value!r} must be a positive integer")
@@ -251,9 +257,19 @@ def plan_runs(workdir: str, settings: DemoSettings
   return planned
 
 
+def _train_in_worker(method: str, lr: float, settings: DemoSettings, path: str
+                     ) -> tuple[dict[str, Any], bool]:
+  """`run_one` for a worker process: rebuilds the config there (configs stay unpickled)."""
+  return run_one(make_config(method, lr, settings), method, lr, path)
+
+
 def run_all(workdir: str, settings: DemoSettings, *, log: Any = print
             ) -> list[dict[str, Any]]:
-  """Runs (or reuses) every run of the grid, printing one line per run.
+  """Runs (or reuses) every run of the grid, printing one line per finished run.
+
+  With ``settings.workers > 1`` the runs are spread over that many worker processes
+  (each compiles and trains one run at a time; compilation, which dominates these small
+  runs, is single-threaded, so two workers keep two cores busy).
 
   Args:
     workdir: the demo's output directory.
@@ -264,16 +280,32 @@ def run_all(workdir: str, settings: DemoSettings, *, log: Any = print
     The run records, in grid order.
   """
   planned = plan_runs(workdir, settings)
-  records = []
-  for i, (method, lr, config, path) in enumerate(planned, 1):
-    record, reused = run_one(config, method, lr, path)
-    records.append(record)
+  records: list[dict[str, Any] | None] = [None] * len(planned)
+  done = 0
+
+  def report(index: int, record: dict[str, Any], reused: bool) -> None:
+    nonlocal done
+    done += 1
+    records[index] = record
+    method, lr = planned[index][0], planned[index][1]
     loss, acc = record["train_loss"], record["test_accuracy"]
     outcome = (f"train loss {loss:.4f}  test acc {100 * acc:5.1f}%"
                if record["status"] == "completed" and loss is not None and acc is not None
                else f"DIVERGED (non-finite loss at step {record['failed_step']})")
     seconds = record["seconds"]
     timing = "reused" if reused else f"{seconds:.1f} s" if seconds is not None else ""
-    log(f"[{i:2d}/{len(planned)}] {METHODS[method].label:<30} lr {lr:<7g} {outcome}  "
+    log(f"[{done:2d}/{len(planned)}] {METHODS[method].label:<30} lr {lr:<7g} {outcome}  "
         f"({timing})")
-  return records
+
+  if settings.workers <= 1:
+    for i, (method, lr, config, path) in enumerate(planned):
+      report(i, *run_one(config, method, lr, path))
+    return [r for r in records if r is not None]
+  # Spawned (not forked) workers: JAX and TensorFlow hold threads that fork would break.
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(settings.workers, mp_context=context) as pool:
+    futures = {pool.submit(_train_in_worker, method, lr, settings, path): i
+               for i, (method, lr, _, path) in enumerate(planned)}
+    for future in concurrent.futures.as_completed(futures):
+      report(futures[future], *future.result())
+  return [r for r in records if r is not None]

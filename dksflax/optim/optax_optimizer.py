@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from dksflax.optim.masks import weights_mask
 from dksflax.optim.schedules import Schedule
@@ -79,7 +80,6 @@ class OptaxTrainingOptimizer:
     self._schedule = schedule
     self._hyper = dict(hyperparameters)
     self._step = jax.jit(self._step_impl, donate_argnums=(0, 2))
-    self._init = jax.jit(tx.init)
 
   def _step_impl(self, params: Params, model_state: ModelState, opt_state: OptState,
                  rng: PRNGKey, batch: Batch, step: jax.Array
@@ -95,9 +95,18 @@ class OptaxTrainingOptimizer:
 
   def init(self, params: Params, model_state: ModelState, rng: PRNGKey,
            batch: Batch) -> OptState:
-    """Returns ``tx.init(params)`` (``model_state``, ``rng`` and ``batch`` unused)."""
+    """Returns ``tx.init(params)`` (``model_state``, ``rng`` and ``batch`` unused).
+
+    Every leaf of the state is placed like the parameters (replicated over their mesh):
+    scalar leaves such as Adam's ``count`` would otherwise come out on one device, the
+    first step would return them replicated, and the second step would retrace and
+    compile the whole update again.
+    """
     del model_state, rng, batch
-    return self._init(params)
+    replicated = _replicated_like(params)
+    if replicated is None:
+      return jax.jit(self._tx.init)(params)
+    return jax.jit(self._tx.init, out_shardings=replicated)(params)
 
   def step(self, params: Params, model_state: ModelState, opt_state: OptState,
            rng: PRNGKey, batch: Batch, step: int
@@ -109,3 +118,12 @@ class OptaxTrainingOptimizer:
   def describe(self) -> dict[str, Any]:
     """``{"name": ..., "hyperparameters": {...}}``."""
     return {"name": self._name, "hyperparameters": dict(self._hyper)}
+
+
+def _replicated_like(params: Params) -> NamedSharding | None:
+  """A replicated sharding over the parameters' mesh, or None for unsharded parameters."""
+  leaves = jax.tree.leaves(params)
+  sharding = getattr(leaves[0], "sharding", None) if leaves else None
+  if isinstance(sharding, NamedSharding):
+    return NamedSharding(sharding.mesh, PartitionSpec())
+  return None
