@@ -27,7 +27,6 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from dksflax.configlib import data as data_cfg

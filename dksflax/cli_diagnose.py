@@ -225,15 +225,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       help="measured vs predicted q/c per layer at init: --config FILE[:ARG] [--plot PNG]")
   parser.add_argument("flags", nargs="*")
   parser.set_defaults(func=lambda ns: diagnose_command(ns.flags))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-  """``python -m dksflax.cli_diagnose diagnose ...``."""
-  parser = argparse.ArgumentParser(prog="dksflax")
-  register(parser.add_subparsers(dest="command", required=True))
-  ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  return ns.func(ns)
-
-
-if __name__ == "__main__":
-  sys.exit(main())

@@ -141,19 +141,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
   report.add_argument("--plot-key", default=None,
                       help="config key for the PNG's x axis (default: the sweep's)")
   report.set_defaults(func=report_command)
-
-
-def main(argv: list[str] | None = None) -> int:
-  """``python -m dksflax.cli_sweep sweep|report ...``."""
-  parser = argparse.ArgumentParser(prog="dksflax")
-  register(parser.add_subparsers(dest="command", required=True))
-  ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  try:
-    return ns.func(ns)
-  except ValueError as e:
-    print(f"dksflax {ns.command}: error: {e}", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-  sys.exit(main())

@@ -122,15 +122,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
       "eval", help="evaluate the newest checkpoint of a workdir with its saved config")
   evaluate.add_argument("--workdir", required=True, help="run directory of `dksflax train`")
   evaluate.set_defaults(func=lambda ns: eval_command(ns.workdir))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-  """``python -m dksflax.cli_train train|eval ...``."""
-  parser = argparse.ArgumentParser(prog="dksflax")
-  register(parser.add_subparsers(dest="command", required=True))
-  ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-  return ns.func(ns)
-
-
-if __name__ == "__main__":
-  sys.exit(main())

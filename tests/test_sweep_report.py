@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from dksflax import cli_sweep
+from dksflax import cli
 from dksflax.sweep import Sweep, collect, expand, markdown, setting, summarize, values
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +80,7 @@ def test_report_without_search_and_cli_png(tmp_path, capsys):
                 cells=values("shaping.eta", [0.5, 0.9], label="eta"), seeds=(0, 1))
   for run, acc in zip(expand(sweep, root=root), (0.5, 0.6, 0.8, 0.9)):
     _write(run, status="completed", eval=dict(accuracy=acc))
-  assert cli_sweep.main(["report", str(exp), "--root", root]) == 0
+  assert cli.main(["report", str(exp), "--root", root]) == 0
   out = capsys.readouterr().out
   assert "| 0.9 | 74.6 | 85.0 ± 5.0 | 2/2 |" in out
   assert "| 0.5 | — | 55.0 ± 5.0 | 2/2 |" in out

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from dksflax import cli_sweep
+from dksflax import cli
 from dksflax.sweep import Sweep, expand, run_locally, run_status, values
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,14 +155,14 @@ def test_cli_print_and_write_commands(tmp_path, capsys):
   os.makedirs(done.workdir)
   with open(os.path.join(done.workdir, "results.json"), "w") as f:
     json.dump(dict(status="completed", eval=dict(accuracy=0.5)), f)
-  assert cli_sweep.main(["sweep", exp, "--root", root, "--print"]) == 0
+  assert cli.main(["sweep", exp, "--root", root, "--print"]) == 0
   lines = capsys.readouterr().out.strip().splitlines()
   assert lines[0].startswith("# eta: 1 of 2 runs to do (1 finished")
   assert lines[1:] == [
       f"dksflax train --config {DIGITS} --workdir {root}/eta/eta-0.9__seed-0 "
       "--config.shaping.eta=0.9 --config.seed=0"]
   cmds = tmp_path / "cmds.txt"
-  assert cli_sweep.main(["sweep", exp, "--root", root, "--write-commands", str(cmds)]) == 0
+  assert cli.main(["sweep", exp, "--root", root, "--write-commands", str(cmds)]) == 0
   assert cmds.read_text().splitlines() == lines[1:]
   assert not os.path.exists(os.path.join(root, "eta", "sweep.json"))  # printing runs nothing
 
@@ -170,18 +170,18 @@ def test_cli_print_and_write_commands(tmp_path, capsys):
 def test_cli_rejects_bad_sweeps_before_starting(tmp_path, capsys):
   root = tmp_path / "runs"
   exp = _experiment(tmp_path, 'values("shaping.no_such_key", [0.5], label="eta")')
-  assert cli_sweep.main(["sweep", exp, "--root", str(root)]) == 2
+  assert cli.main(["sweep", exp, "--root", str(root)]) == 2
   err = capsys.readouterr().err
   assert "'shaping.no_such_key' does not exist" in err
   assert "keys under shaping: " in err and " eta," in err
   assert not root.exists()
   exp = _experiment(tmp_path, 'values("shaping.eta", [], label="eta")')
-  assert cli_sweep.main(["sweep", exp, "--root", str(root)]) == 2
+  assert cli.main(["sweep", exp, "--root", str(root)]) == 2
   assert "empty" in capsys.readouterr().err
-  assert cli_sweep.main(["sweep", str(tmp_path / "missing.py")]) == 2
+  assert cli.main(["sweep", str(tmp_path / "missing.py")]) == 2
   assert "does not exist" in capsys.readouterr().err
   exp = _experiment(tmp_path, 'values("shaping.eta", [0.5], label="eta")')
-  assert cli_sweep.main(["sweep", exp, "--root", str(root), "--devices", "0,,1"]) == 2
+  assert cli.main(["sweep", exp, "--root", str(root), "--devices", "0,,1"]) == 2
   assert "--devices" in capsys.readouterr().err
   assert not root.exists()
 
@@ -206,7 +206,7 @@ def test_cli_search_leaves_out_unreachable_points(tmp_path, capsys):
                     cells=values("model.depth", [4], label="depth"),
                     search=values("shaping.eta", [0.5, 0.99], label=""))
   """))
-  assert cli_sweep.main(["sweep", str(path), "--search", "--print"]) == 0
+  assert cli.main(["sweep", str(path), "--search", "--print"]) == 0
   captured = capsys.readouterr()
   assert captured.out.count("dksflax train") == 1 and "shaping.eta=0.5" in captured.out
   assert "run 'depth-4__shaping.eta-0.99__seed-0'" in captured.err

@@ -26,7 +26,6 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import ml_collections

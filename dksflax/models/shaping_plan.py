@@ -30,7 +30,7 @@ from typing import Any
 
 import ml_collections
 
-from dksflax.errors import ConfigError, ShapingError
+from dksflax.errors import ConfigError
 from dksflax.models import compatibility, registry
 from dksflax.shaping import maps
 from dksflax.shaping.activations import TransformedActivation, get_activation
