@@ -28,6 +28,7 @@ from typing import Any
 
 import ml_collections
 
+from dksflax.configlib.command_line import parse_config_flags
 from dksflax.errors import ConfigError
 
 #: Methods whose initialisation the kernel graph (with the plan's variances) describes.
@@ -55,33 +56,20 @@ def parse_diagnose_flags(argv: Sequence[str]) -> tuple[ml_collections.ConfigDict
     ConfigError: for a missing or unloadable config, an unknown key, or a bad option.
   """
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
 
-  argv = ["dksflax diagnose", *argv]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file(
-      "config", None, "Experiment config file (configs/*.py), optionally file.py:arg.",
-      flag_values=values, lock_config=True, sys_argv=argv)
-  flags.DEFINE_string("plot", "", "PNG file for measured vs predicted q/c.",
-                      flag_values=values)
-  flags.DEFINE_string("json", "", "JSON file for the report.", flag_values=values)
-  flags.DEFINE_integer("num_pairs", 16, "Input pairs per correlation.", flag_values=values)
-  flags.DEFINE_string("correlations", "0,0.5,0.9", "Input correlations.", flag_values=values)
-  flags.DEFINE_string("input_shape", "", "One example's shape H,W,C (default: the "
-                      "dataset's).", flag_values=values)
-  flags.DEFINE_integer("seed", 0, "Seed of the input pairs.", flag_values=values)
-  try:
-    values(argv)
-    config = values.config
-  except flags.Error as e:
-    raise ConfigError(f"bad command line: {e}") from None
-  except AttributeError as e:
-    raise ConfigError(f"unknown config key in an override: {e.args[0] if e.args else e}; "
-                      "see the config file for the keys that exist") from None
-  except (OSError, ImportError, SyntaxError) as e:
-    raise ConfigError(f"cannot load the --config file: {e}") from None
-  if config is None:
-    raise ConfigError("--config is required, e.g. --config configs/digits_mlp.py:tat,sgd")
+  def define_flags(values: Any) -> None:
+    flags.DEFINE_string("plot", "", "PNG file for measured vs predicted q/c.",
+                        flag_values=values)
+    flags.DEFINE_string("json", "", "JSON file for the report.", flag_values=values)
+    flags.DEFINE_integer("num_pairs", 16, "Input pairs per correlation.", flag_values=values)
+    flags.DEFINE_string("correlations", "0,0.5,0.9", "Input correlations.",
+                        flag_values=values)
+    flags.DEFINE_string("input_shape", "", "One example's shape H,W,C (default: the "
+                        "dataset's).", flag_values=values)
+    flags.DEFINE_integer("seed", 0, "Seed of the input pairs.", flag_values=values)
+
+  config, values = parse_config_flags("diagnose", argv, define_flags=define_flags,
+                                      example="configs/digits_mlp.py:tat,sgd")
   shape = None
   if values.input_shape:
     shape = tuple(int(v) for v in _parse_floats(values.input_shape, "input_shape"))

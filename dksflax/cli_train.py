@@ -21,9 +21,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import ml_collections
 
+from dksflax.configlib.command_line import parse_config_flags
 from dksflax.errors import ConfigError, ShapingError
 
 EXIT_CONFIG_ERROR = 2
@@ -44,30 +46,12 @@ def parse_train_flags(argv: Sequence[str]) -> tuple[ml_collections.ConfigDict, s
       of the wrong type.
   """
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
 
-  argv = ["dksflax train", *argv]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file(
-      "config", None, "Experiment config file (configs/*.py), optionally file.py:arg.",
-      flag_values=values, lock_config=True, sys_argv=argv)
-  flags.DEFINE_string("workdir", None, "Run directory (created; rerun to resume).",
-                      flag_values=values)
-  try:
-    values(argv)
-    config = values.config
-    if config is not None and not isinstance(config, ml_collections.ConfigDict):
-      config.get("train")   # a file that failed to load raises its error on first use
-  except flags.Error as e:
-    raise ConfigError(f"bad command line: {e}") from None
-  except AttributeError as e:
-    # ml_collections reports an unknown (locked) key as an AttributeError with a suggestion.
-    raise ConfigError(f"unknown config key in an override: {e.args[0] if e.args else e}; "
-                      "see the config file for the keys that exist") from None
-  except (OSError, ImportError, SyntaxError) as e:
-    raise ConfigError(f"cannot load the --config file: {e}") from None
-  if config is None:
-    raise ConfigError("--config is required, e.g. --config configs/digits_mlp.py")
+  def define_flags(values: Any) -> None:
+    flags.DEFINE_string("workdir", None, "Run directory (created; rerun to resume).",
+                        flag_values=values)
+
+  config, values = parse_config_flags("train", argv, define_flags=define_flags)
   if not values.workdir:
     raise ConfigError("--workdir is required: the run directory (rerun to resume)")
   return config, values.workdir
