@@ -9,19 +9,17 @@ Measures, on this machine:
   3. the same training loop fed by ``make_train_iterator``: if the pipeline is not the
      bottleneck, this rate matches (2).
 
-Writes the section "input pipeline" of benchmarks/RESULTS.md (other sections are kept).
+With ``--write``, replaces the section "input pipeline" of benchmarks/RESULTS.md (other
+sections are kept).
 
-Usage: .venv/bin/python benchmarks/bench_input_pipeline.py [--batch 128] [--steps 50]
+Usage: .venv/bin/python benchmarks/bench_input_pipeline.py [--batch 128] [--steps 50] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import pathlib
-import platform
-import re
+import sys
 import time
 
 import flax.linen as nn
@@ -29,13 +27,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from benchmarks import _results  # noqa: E402  pylint: disable=wrong-import-position
 from dksflax.configlib import data as data_cfg
 from dksflax.data import array_pipeline, make_train_iterator
 from dksflax.data.arrays import synthetic_split
 from dksflax.data.stream import StreamLayout
 
 SECTION = "input pipeline"
-RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
 
 
 class SmallCNN(nn.Module):
@@ -121,23 +121,11 @@ def training_rates(batch: int, steps: int) -> tuple[float, float]:
   return fixed_rate, fed_rate
 
 
-def write_section(body: str) -> None:
-  """Replaces (or appends) the '## input pipeline' section of RESULTS.md."""
-  text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-  section = f"## {SECTION}\n\n{body.strip()}\n"
-  pattern = re.compile(rf"^## {re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-  if pattern.search(text):
-    text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-  else:
-    text = text.rstrip() + "\n\n" + section
-  RESULTS.write_text(text)
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, default=128)
   parser.add_argument("--steps", type=int, default=50)
-  parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+  parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
   args = parser.parse_args()
   rows = []
   for pln in ("none", "extra_channel"):
@@ -156,13 +144,8 @@ def main() -> None:
   verdict = ("the pipeline is not the bottleneck" if headroom > 1.0 and fed > 0.8 * fixed
              else "the pipeline IS the bottleneck")
   print(f"pipeline / training throughput = {headroom:.1f}x: {verdict}", flush=True)
-  load, cores = os.getloadavg()[0], os.cpu_count() or 1
-  shared = ": other jobs shared the cores" if load > 1.5 * cores else ""
-  machine = (f"{platform.machine()}, {cores} CPU cores (1-min load average "
-             f"{load:.1f} at the end{shared}), "
-             f"jax {jax.__version__} on {jax.devices()[0].platform}")
   lines = [
-      f"Date: {datetime.date.today().isoformat()}. Machine: {machine}. "
+      f"{_results.machine_facts()} "
       f"Command: `.venv/bin/python benchmarks/bench_input_pipeline.py --batch {args.batch} "
       f"--steps {args.steps}`.",
       "",
@@ -182,9 +165,8 @@ def main() -> None:
       f"Pipeline throughput / training throughput = {headroom:.1f}x: {verdict}. "
       "(The pipeline thread and the training step share the same cores here.)",
   ]
-  if not args.no_write:
-    write_section("\n".join(lines))
-    print(f"wrote section '{SECTION}' of {RESULTS}", flush=True)
+  if args.write:
+    _results.write_section(SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":
