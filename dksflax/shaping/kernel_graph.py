@@ -25,6 +25,9 @@ nested branches are candidates too). A branch cannot be extended backwards, beca
 fork's output also feeds the other branches (DKS §3.1 requires a subnetwork to keep every
 dependency and have a single output), nor forwards, past the merge. This is the set
 the papers use for ResNets (the network and its residual branches, DKS §23.4, TAT B.5).
+The max_* functions below run a compiled form of the graph
+(`dksflax.shaping.kernel_graph_program`: same values, bit for bit, without the per-call tree
+walk), since the solvers' root finders call them many times.
 
 Functions handed to the solvers in `dksflax.shaping.dks` / `tat` (exact signatures):
 
@@ -49,6 +52,7 @@ from dksflax.shaping.kernel_graph_nodes import (NORM_KINDS, POOL_KINDS, Affine, 
                                                 Input, Node, Nonlinear, NormalizedSum,
                                                 Normalize, Pool, chain, check_shapeable,
                                                 count_nonlinear, walk, with_affine_variances)
+from dksflax.shaping.kernel_graph_program import LN_MODES, UNCENTRED_LN_MESSAGE, compile_graph
 
 __all__ = [
     "NORM_KINDS", "POOL_KINDS", "Affine", "Chain", "Concat", "Input", "Node", "Nonlinear",
@@ -70,7 +74,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 _UNKNOWN = object()
-LN_MODES = ("cmap", "identity", "centred")
 
 
 class _RuleSemantics:
@@ -110,11 +113,7 @@ class _RuleSemantics:
     if self.ln_mode == "identity":
       return x
     if self.ln_mode == "centred" or mean is _UNKNOWN:
-      raise ShapingError(
-          "a layer normalisation follows uncentred features (a nonlinear layer, or a sum "
-          "of several such branches): its C map (DKS §19.2 Eq. 17) then depends on the "
-          "activation's mean and its slope at 1 is not 1, which the TAT curvature calculus "
-          "needs. Place layer norms before activations (pre-activation), as in ResNet-V2")
+      raise ShapingError(UNCENTRED_LN_MESSAGE)
     m = mean[0] * mean[1]()
     if m >= 1.0:
       raise ShapingError(f"layer norm input has a mean component C(0)={m} >= 1: all c "
@@ -252,10 +251,10 @@ def max_slope_func(graph: Node) -> Callable[[float], float]:
     ShapingError: the graph is not shapeable (see `check_shapeable`).
   """
   check_shapeable(graph)
+  program = compile_graph(graph, "identity")
 
   def mu(psi: float) -> float:
-    values = subnetwork_values(graph, lambda x: psi * x, 1.0, ln_mode="identity")
-    return max(v for _, v in values)
+    return program.maximum(lambda x: psi * x, 1.0)
 
   return mu
 
@@ -274,9 +273,10 @@ def max_c0_func(graph: Node) -> Callable[[Callable[[Any], Any]], float]:
     ShapingError: the graph is not shapeable (see `check_shapeable`).
   """
   check_shapeable(graph)
+  program = compile_graph(graph, "cmap")
 
   def mu(r: Callable[[Any], Any]) -> float:
-    return max(v for _, v in subnetwork_values(graph, r, 0.0, ln_mode="cmap"))
+    return program.maximum(r, 0.0)
 
   return mu
 
@@ -297,10 +297,10 @@ def max_curvature_func(graph: Node) -> Callable[[float], float]:
     ShapingError: the graph is not shapeable (see `check_shapeable`).
   """
   check_shapeable(graph)
+  program = compile_graph(graph, "centred")
 
   def mu(kappa: float) -> float:
-    values = subnetwork_values(graph, lambda x: x + kappa, 0.0, ln_mode="centred")
-    return max(v for _, v in values)
+    return program.maximum(lambda x: x + kappa, 0.0)
 
   return mu
 

@@ -5,8 +5,10 @@
 
       ``C(c) = c + (1 - s)^2 / (pi (1 + s^2)) * (sqrt(1 - c^2) - c arccos(c))``.
 
-  The negative slope ``s`` is chosen so that the network's ``C_f(0) = eta`` (TAT Eq. 11-12),
-  by bisection (Brent's method) on ``s`` in [0, 1]: ``s = 1`` is linear (``C_f(0) = 0``) and
+  (derived in `dksflax.shaping.leaky_relu`). The negative slope ``s`` is chosen so that the
+  network's ``C_f(0) = eta`` (TAT Eq. 11-12) by Brent's method on ``s`` in [0, 1], with the
+  map evaluated in closed form on floats and the network by a compiled kernel graph
+  (`dksflax.shaping.kernel_graph_program`): ``s = 1`` is linear (``C_f(0) = 0``) and
   ``s = 0`` (ReLU) the most nonlinear, so ``eta`` above the ReLU network's ``C_f(0)`` is
   unreachable (a shallow net cannot be made that nonlinear).
 * Smooth activations (TAT §4.2, Eq. 14-16): ``Q(1) = 1``, ``Q'(1) = 1``, ``C'(1) = 1`` and the
@@ -28,6 +30,7 @@ from scipy import optimize
 from dksflax.errors import ConfigError, ShapingError
 from dksflax.shaping.activations import Activation, TransformedActivation
 from dksflax.shaping.dks import DKSParams
+from dksflax.shaping.leaky_relu import leaky_relu_c_map, leaky_relu_local_c0, leaky_relu_rule
 from dksflax.shaping.transform_solver import (base_activation, invert_increasing, is_linear,
                                               moments, multistart_root)
 
@@ -37,6 +40,9 @@ from dksflax.shaping.transform_solver import (base_activation, invert_increasing
 #: least 1; for flatter ones (sigmoid, maximal slope 1/4) the slope of the transformed
 #: activation is measured instead, so they are not rejected for their scale alone.
 MAX_INPUT_OUTPUT_SCALE = 2.0
+
+__all__ = ["MAX_INPUT_OUTPUT_SCALE", "TATLReLUParams", "leaky_relu_c_map",
+           "local_curvature_target", "solve_tat_lrelu", "solve_tat_smooth"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,23 +73,6 @@ class TATLReLUParams:
     return dataclasses.asdict(self)
 
 
-def leaky_relu_c_map(c: float | np.ndarray, negative_slope: float) -> float | np.ndarray:
-  """Local C map of the scaled leaky ReLU (TAT Eq. 9), vectorised over ``c``.
-
-  Args:
-    c: input c value(s), clipped to [-1, 1].
-    negative_slope: the slope ``s``.
-
-  Returns:
-    ``C(c)``, shaped like ``c``.
-  """
-  c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
-  s = float(negative_slope)
-  out = c + (1.0 - s)**2 / (math.pi * (1.0 + s * s)) * (
-      np.sqrt((1.0 - c) * (1.0 + c)) - c * np.arccos(c))
-  return float(out) if out.ndim == 0 else out
-
-
 def _check_open_unit(name: str, value: float, why: str) -> float:
   try:
     v = float(value)
@@ -99,8 +88,8 @@ def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]
   """Solves TAT for leaky ReLU (TAT §4.1, Eq. 11-12).
 
   Args:
-    max_c0_func: given the local C map ``r`` of the scaled leaky ReLU (a NumPy-vectorised
-      callable ``c -> C(c)``), returns the network's ``C_f(0)`` (the maximum over
+    max_c0_func: given the local C map ``r`` of the scaled leaky ReLU (a callable
+      ``c -> C(c)`` on floats and, element-wise, on NumPy arrays), returns the network's ``C_f(0)`` (the maximum over
       subnetworks, TAT Appendix B); for an L-layer vanilla net, ``r`` composed L times
       starting at ``c = 0``.
     eta: the target ``C_f(0)``, in (0, 1); the paper uses 0.9 or 0.95.
@@ -115,12 +104,17 @@ def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]
   """
   eta = _check_open_unit("eta", eta, "it is the target network C_f(0) (TAT §4.1); "
                          "0 is a linear network, 1 a degenerate one")
+  values: dict[float, float] = {}
 
   def network_c0(s: float) -> float:
-    v = float(max_c0_func(lambda c: leaky_relu_c_map(c, s)))
-    if not math.isfinite(v):
-      raise ShapingError(f"max_c0_func returned {v!r} for negative slope {s!r}")
-    return v
+    # Memoised: the bracket ends and the root are asked for again by the checks, Brent's
+    # method and the result, and each evaluation walks the whole network.
+    if s not in values:
+      v = float(max_c0_func(leaky_relu_rule(s)))
+      if not math.isfinite(v):
+        raise ShapingError(f"max_c0_func returned {v!r} for negative slope {s!r}")
+      values[s] = v
+    return values[s]
 
   at_relu = network_c0(0.0)
   if at_relu < eta:
@@ -136,11 +130,12 @@ def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]
   if at_relu == eta:
     slope = 0.0
   else:
+    # C_f(0) decreases smoothly in s (TAT Appendix B.3), so Brent's method converges
+    # superlinearly: ~10-15 network evaluations to full precision (bisection needs ~50).
     slope = float(optimize.brentq(lambda s: network_c0(s) - eta, 0.0, 1.0, xtol=1e-15,
                                   rtol=4 * np.finfo(float).eps, maxiter=200))
   return TATLReLUParams(slope, math.sqrt(2.0 / (1.0 + slope * slope)), eta=eta,
-                        network_c0=network_c0(slope),
-                        local_c0=(1.0 - slope)**2 / (math.pi * (1.0 + slope * slope)))
+                        network_c0=network_c0(slope), local_c0=leaky_relu_local_c0(slope))
 
 
 def local_curvature_target(max_curvature_func: Callable[[float], float], tau: float) -> float:
