@@ -194,9 +194,10 @@ def test_solve_uses_few_network_evaluations_and_is_fast():
     return c0(r)
 
   p = solve_tat_lrelu(max_c0_func=counted, eta=0.9)
-  # Brent's method with memoised ends: ~13 evaluations (the dks package's bisection to
-  # |C_f(0) - eta| < 1e-8 needs ~27; the earlier solver re-evaluated the ends: 16).
-  assert len(calls) <= 15, len(calls)
+  # Brent's method on 1/sqrt(1 - C_f(0)) against k = C(0), memoised ends: 8 evaluations
+  # (the dks package's bisection to |C_f(0) - eta| < 1e-8 needs ~27; Brent on C_f(0)
+  # against s, re-evaluating the ends, took 16).
+  assert len(calls) <= 9, len(calls)
   assert p.negative_slope == pytest.approx(0.353598, abs=1e-6)   # benchmarks/RESULTS.md
   # Everything a float: the rule takes the math fast path on every call.
   times = []

@@ -250,8 +250,7 @@ def max_slope_func(graph: Node) -> Callable[[float], float]:
   Raises:
     ShapingError: the graph is not shapeable (see `check_shapeable`).
   """
-  check_shapeable(graph)
-  program = compile_graph(graph, "identity")
+  program = compile_graph(graph, "identity")   # checks the graph (check_shapeable)
 
   def mu(psi: float) -> float:
     return program.maximum(lambda x: psi * x, 1.0)
@@ -272,8 +271,7 @@ def max_c0_func(graph: Node) -> Callable[[Callable[[Any], Any]], float]:
   Raises:
     ShapingError: the graph is not shapeable (see `check_shapeable`).
   """
-  check_shapeable(graph)
-  program = compile_graph(graph, "cmap")
+  program = compile_graph(graph, "cmap")   # checks the graph (check_shapeable)
 
   def mu(r: Callable[[Any], Any]) -> float:
     return program.maximum(r, 0.0)
@@ -296,8 +294,7 @@ def max_curvature_func(graph: Node) -> Callable[[float], float]:
   Raises:
     ShapingError: the graph is not shapeable (see `check_shapeable`).
   """
-  check_shapeable(graph)
-  program = compile_graph(graph, "centred")
+  program = compile_graph(graph, "centred")   # checks the graph (check_shapeable)
 
   def mu(kappa: float) -> float:
     return program.maximum(lambda x: x + kappa, 0.0)

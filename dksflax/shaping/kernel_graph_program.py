@@ -77,23 +77,40 @@ def _normalize(mean: Any, ln_mode: str) -> list[tuple]:
 
 def _compile(node: Node, mean: Any, ln_mode: str,
              candidates: dict[Program, None]) -> tuple[list[tuple], Any]:
-  """(instructions, mean state after `node`); adds branch candidates to `candidates`."""
+  """(instructions, mean state after `node`); adds branch candidates to `candidates`.
+
+  Also applies `check_shapeable` to every node on the way (DKS §21.1-21.2).
+  """
+  kind = type(node)
+  if kind is Chain:
+    # The hot loop of the compiler (a 1000-layer chain has 2001 nodes): leaves inline.
+    program: list[tuple] = []
+    for layer in node.layers:
+      kind = type(layer)
+      if kind is Affine:
+        if layer.weight_var != 1.0 or layer.bias_var != 0.0:
+          check_shapeable(layer)
+        mean = None
+      elif kind is Nonlinear:
+        _append(program, (_REPEAT, 1))
+        mean = 1.0
+      elif kind is not Input and kind is not Pool:
+        sub, mean = _compile(layer, mean, ln_mode, candidates)
+        for instruction in sub:
+          _append(program, instruction)
+    return program, mean
   if isinstance(node, (Input, Pool)):
     return [], mean
   if isinstance(node, Affine):
+    check_shapeable(node)
     return [], None
   if isinstance(node, Nonlinear):
     return [(_REPEAT, 1)], 1.0
   if isinstance(node, Normalize):
     check_shapeable(node)
     return _normalize(mean, ln_mode), None
-  if isinstance(node, Chain):
-    program: list[tuple] = []
-    for layer in node.layers:
-      sub, mean = _compile(layer, mean, ln_mode, candidates)
-      for instruction in sub:
-        _append(program, instruction)
-    return program, mean
+  if isinstance(node, Chain):   # a subclass of Chain
+    return _compile(Chain(node.layers), mean, ln_mode, candidates)
   if isinstance(node, NormalizedSum):
     fractions, kind = tuple(w * w for w in node.weights), "sum"
   elif isinstance(node, Concat):
@@ -117,27 +134,95 @@ def _compile(node: Node, mean: Any, ln_mode: str,
   return [(_MIX, fractions, tuple(subs))], out_mean
 
 
-def _run(program: Program, x: Any, rule: Callable[[Any], Any],
-         r0: Callable[[], float]) -> Any:
+Runner = Callable[[Any, Callable[[Any], Any], Callable[[], float]], Any]
+
+
+def _identity(x: Any, rule: Callable[[Any], Any], r0: Callable[[], float]) -> Any:
+  del rule, r0
+  return x
+
+
+def _repeat_step(n: int) -> Runner:
+  if n == 1:
+    return lambda x, rule, r0: rule(x)
+  if n == 2:
+    return lambda x, rule, r0: rule(rule(x))
+  if n == 3:
+    return lambda x, rule, r0: rule(rule(rule(x)))
+
+  def repeat(x: Any, rule: Callable[[Any], Any], r0: Callable[[], float]) -> Any:
+    del r0
+    for _ in range(n):
+      x = rule(x)
+    return x
+
+  return repeat
+
+
+def _mix_step(fractions: tuple[float, ...], subs: tuple[Program, ...]) -> Runner:
+  # sum_i f_i x_i, added left to right from 0 as the generic walk's sum() does.
+  runners = tuple(_runner(sub) if sub else None for sub in subs)
+  if len(runners) == 2 and runners[0] is None and runners[1] is not None:
+    (f0, f1), g1 = fractions, runners[1]      # identity shortcut + residual branch
+    return lambda x, rule, r0: f0 * x + f1 * g1(x, rule, r0)
+  if len(runners) == 2 and None not in runners:
+    (f0, f1), (g0, g1) = fractions, runners   # projection shortcut + residual branch
+    return lambda x, rule, r0: f0 * g0(x, rule, r0) + f1 * g1(x, rule, r0)
+  pairs = tuple(zip(fractions, runners))
+
+  def mix(x: Any, rule: Callable[[Any], Any], r0: Callable[[], float]) -> Any:
+    total = 0
+    for fraction, run in pairs:
+      total = total + fraction * (x if run is None else run(x, rule, r0))
+    return total
+
+  return mix
+
+
+def _norm_step(factor: float) -> Runner:
+  def norm(x: Any, rule: Callable[[Any], Any], r0: Callable[[], float]) -> Any:
+    del rule
+    m = factor * r0()
+    if m >= 1.0:
+      raise ShapingError(f"layer norm input has a mean component C(0)={m} >= 1: all c "
+                         "values are 1 and layer normalisation is undefined")
+    return (x - m) / (1.0 - m)
+
+  return norm
+
+
+def _fail_step(message: str) -> Runner:
+  def fail(x: Any, rule: Callable[[Any], Any], r0: Callable[[], float]) -> Any:
+    raise ShapingError(message)
+
+  return fail
+
+
+def _runner(program: Program) -> Runner:
+  """A program as nested closures: no instruction dispatch left at evaluation time."""
+  steps = []
   for instruction in program:
     code = instruction[0]
     if code == _REPEAT:
-      for _ in range(instruction[1]):
-        x = rule(x)
+      steps.append(_repeat_step(instruction[1]))
     elif code == _MIX:
-      total = 0
-      for fraction, sub in zip(instruction[1], instruction[2]):
-        total = total + fraction * (_run(sub, x, rule, r0) if sub else x)
-      x = total
+      steps.append(_mix_step(instruction[1], instruction[2]))
     elif code == _NORM:
-      m = instruction[1] * r0()
-      if m >= 1.0:
-        raise ShapingError(f"layer norm input has a mean component C(0)={m} >= 1: all c "
-                           "values are 1 and layer normalisation is undefined")
-      x = (x - m) / (1.0 - m)
+      steps.append(_norm_step(instruction[1]))
     else:
-      raise ShapingError(instruction[1])
-  return x
+      steps.append(_fail_step(instruction[1]))
+  if not steps:
+    return _identity
+  if len(steps) == 1:
+    return steps[0]
+  steps = tuple(steps)
+
+  def run(x: Any, rule: Callable[[Any], Any], r0: Callable[[], float]) -> Any:
+    for step in steps:
+      x = step(x, rule, r0)
+    return x
+
+  return run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +238,11 @@ class CompiledGraph:
   network: Program
   branches: tuple[Program, ...]
   ln_mode: str
+  _runners: tuple[Runner, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+  def __post_init__(self) -> None:
+    object.__setattr__(self, "_runners",
+                       tuple(_runner(p) for p in (self.network,) + self.branches))
 
   def values(self, rule: Callable[[Any], Any], start: Any) -> list[float]:
     """``U_{g,r}(start)`` for the network (first) and each distinct branch candidate.
@@ -174,7 +264,7 @@ class CompiledGraph:
         cache.append(float(np.asarray(rule(0.0))))
       return cache[0]
 
-    return [float(_run(p, start, rule, r0)) for p in (self.network,) + self.branches]
+    return [float(run(start, rule, r0)) for run in self._runners]
 
   def maximum(self, rule: Callable[[Any], Any], start: Any) -> float:
     """``max_g U_{g,r}(start)`` over the candidates (DKS §17.2, TAT Appendix B.2).
@@ -206,7 +296,8 @@ def compile_graph(graph: Node, ln_mode: str) -> CompiledGraph:
 
   Raises:
     ValueError: unknown ``ln_mode``.
-    ShapingError: batch normalisation in the graph.
+    ShapingError: the graph is not shapeable (batch normalisation, or an affine layer
+      with variances other than (1, 0); see `kernel_graph.check_shapeable`).
   """
   if ln_mode not in LN_MODES:
     raise ValueError(f"ln_mode={ln_mode!r} is not one of {LN_MODES}")

@@ -17,9 +17,11 @@ arccos c`` the local C map ``Gamma / sqrt(Q(q1) Q(q2))`` is independent of ``q1,
 which is TAT Eq. (9); ``C(0) = k`` and ``C'(c) = 1 - k arccos c``. Any positive output
 scale leaves ``C`` unchanged; ``sqrt(2 / (1 + s^2))`` makes ``Q(q) = q`` (TAT §4.1).
 
-The solver of TAT §4.1 evaluates ``C`` a few thousand times per solve, mostly on Python
-floats, where NumPy's per-call overhead (~10 us) dominates; :func:`leaky_relu_rule`
-returns a map that uses :mod:`math` for scalars and NumPy for arrays.
+The solver of TAT §4.1 evaluates ``C`` hundreds to thousands of times per solve, on
+Python floats, where NumPy's per-call overhead (~5-10 us) would dominate;
+:func:`leaky_relu_rule` returns a map that uses :mod:`math` for scalars and NumPy for
+arrays. Since ``C`` depends on ``s`` only through ``k``, the solver works with ``k``
+(:func:`leaky_relu_rule_from_c0`) and converts back (:func:`leaky_relu_slope_from_c0`).
 """
 
 from __future__ import annotations
@@ -100,28 +102,50 @@ def leaky_relu_q_map(q: float | np.ndarray, negative_slope: float) -> float | np
   return float(out) if out.ndim == 0 else out
 
 
-def leaky_relu_rule(negative_slope: float) -> Callable[[Any], Any]:
-  """The local C map of TAT Eq. (9) as a fast callable ``c -> C(c)``.
+def leaky_relu_slope_from_c0(local_c0: float) -> float:
+  """The negative slope ``s`` in [0, 1] with ``C(0) = local_c0`` (TAT Eq. 9 inverted).
 
-  Python (and NumPy) float inputs are evaluated with :mod:`math` (about 20x faster than
-  NumPy on a scalar), anything else with NumPy, element-wise; inputs are clipped to
-  [-1, 1] and NaN stays NaN.
+  ``pi k (1 + s^2) = (1 - s)^2`` is ``a s^2 - 2 s + a = 0`` with ``a = 1 - pi k``, whose
+  root in [0, 1] is ``s = a / (1 + sqrt(1 - a^2))`` (the form without cancellation).
 
   Args:
-    negative_slope: the slope ``s``.
+    local_c0: ``k = C(0)`` in [0, 1/pi] (1/pi is ReLU, 0 the identity).
+
+  Returns:
+    ``s``; exactly 0 at ``k >= 1/pi`` (up to rounding of 1/pi) and 1 at ``k = 0``.
+
+  Raises:
+    ShapingError: ``k`` outside [0, 1/pi] by more than rounding.
+  """
+  k = float(local_c0)
+  if not (math.isfinite(k) and 0.0 <= k <= (1.0 + 1e-12) / math.pi):
+    raise ShapingError(f"local_c0={local_c0!r} is not a leaky ReLU's C(0): with negative "
+                       f"slope s in [0, 1] it lies in [0, 1/pi] (TAT Eq. 9)")
+  a = 1.0 - math.pi * k
+  if a <= 0.0:
+    return 0.0
+  return a / (1.0 + math.sqrt((1.0 - a) * (1.0 + a)))
+
+
+def leaky_relu_rule_from_c0(local_c0: float) -> Callable[[Any], Any]:
+  """The local C map of TAT Eq. (9) with ``k = C(0)`` given, as a fast callable.
+
+  Python float inputs in [-1, 1] are evaluated with :mod:`math` (about 20x faster than
+  NumPy on a scalar); other floats are clipped to [-1, 1] (NaN stays NaN), anything else
+  goes through NumPy, element-wise.
+
+  Args:
+    local_c0: ``k``, e.g. :func:`leaky_relu_local_c0` of the slope.
 
   Returns:
     ``r`` with ``r(c) = c + k (sqrt(1 - c^2) - c arccos c)``: a float for a float, an
     array shaped like ``c`` otherwise.
-
-  Raises:
-    ShapingError: ``s`` is not finite.
   """
-  k = leaky_relu_local_c0(negative_slope)
+  k = float(local_c0)
   sqrt, acos = math.sqrt, math.acos
 
-  def rule(c: Any) -> Any:
-    if isinstance(c, float):
+  def general(c: Any) -> Any:
+    if isinstance(c, float):   # out of [-1, 1], NaN, or a NumPy float
       x = 1.0 if c > 1.0 else (-1.0 if c < -1.0 else float(c))
       if x != x:   # NaN in, NaN out (math.acos would raise)
         return x
@@ -130,7 +154,27 @@ def leaky_relu_rule(negative_slope: float) -> Callable[[Any], Any]:
     out = x + k * (np.sqrt((1.0 - x) * (1.0 + x)) - x * np.arccos(x))
     return float(out) if out.ndim == 0 else out
 
+  def rule(c: Any) -> Any:
+    if c.__class__ is float and -1.0 <= c <= 1.0:   # the solver's case: one branch, no call
+      return c + k * (sqrt((1.0 - c) * (1.0 + c)) - c * acos(c))
+    return general(c)
+
   return rule
+
+
+def leaky_relu_rule(negative_slope: float) -> Callable[[Any], Any]:
+  """The local C map of TAT Eq. (9) for slope ``s`` as a fast callable ``c -> C(c)``.
+
+  Args:
+    negative_slope: the slope ``s``.
+
+  Returns:
+    ``r`` (see :func:`leaky_relu_rule_from_c0`).
+
+  Raises:
+    ShapingError: ``s`` is not finite.
+  """
+  return leaky_relu_rule_from_c0(leaky_relu_local_c0(negative_slope))
 
 
 def leaky_relu_c_map(c: float | np.ndarray, negative_slope: float) -> float | np.ndarray:

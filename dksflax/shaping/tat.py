@@ -30,7 +30,8 @@ from scipy import optimize
 from dksflax.errors import ConfigError, ShapingError
 from dksflax.shaping.activations import Activation, TransformedActivation
 from dksflax.shaping.dks import DKSParams
-from dksflax.shaping.leaky_relu import leaky_relu_c_map, leaky_relu_local_c0, leaky_relu_rule
+from dksflax.shaping.leaky_relu import (leaky_relu_c_map, leaky_relu_local_c0,
+                                        leaky_relu_rule_from_c0, leaky_relu_slope_from_c0)
 from dksflax.shaping.transform_solver import (base_activation, invert_increasing, is_linear,
                                               moments, multistart_root)
 
@@ -83,6 +84,17 @@ def _check_open_unit(name: str, value: float, why: str) -> float:
   return v
 
 
+def _saturation_scale(c0: float) -> float:
+  """``1 / sqrt(1 - c0)``: increasing in ``c0``, finite (capped) at ``c0 >= 1``.
+
+  For a deep net, ``C_f(0)`` approaches 1 like ``1 - O(1 / (L k)^2)`` (the local map
+  ``C(c) - c ~ k (2 sqrt(2) / 3) (1 - c)^(3/2)`` near ``c = 1``, TAT Eq. 9), so on this
+  scale it is close to linear in ``k``: Brent's method then converges in ~6-8 network
+  evaluations (11-15 for ``C_f(0)`` against ``s``).
+  """
+  return 1.0 / math.sqrt(max(1.0 - c0, 1e-300))
+
+
 def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]], float],
                     eta: float) -> TATLReLUParams:
   """Solves TAT for leaky ReLU (TAT §4.1, Eq. 11-12).
@@ -106,36 +118,40 @@ def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]
                          "0 is a linear network, 1 a degenerate one")
   values: dict[float, float] = {}
 
-  def network_c0(s: float) -> float:
-    # Memoised: the bracket ends and the root are asked for again by the checks, Brent's
-    # method and the result, and each evaluation walks the whole network.
-    if s not in values:
-      v = float(max_c0_func(leaky_relu_rule(s)))
+  def network_c0(k: float) -> float:
+    # As a function of the local C(0) = k, which the C map depends on (TAT Eq. 9), s only
+    # through it. Memoised: the bracket ends and the root are asked for again.
+    if k not in values:
+      v = float(max_c0_func(leaky_relu_rule_from_c0(k)))
       if not math.isfinite(v):
-        raise ShapingError(f"max_c0_func returned {v!r} for negative slope {s!r}")
-      values[s] = v
-    return values[s]
+        raise ShapingError(f"max_c0_func returned {v!r} for negative slope "
+                           f"{leaky_relu_slope_from_c0(k)!r}")
+      values[k] = v
+    return values[k]
 
-  at_relu = network_c0(0.0)
+  k_relu = leaky_relu_local_c0(0.0)   # 1/pi; k = 0 is the linear network (s = 1)
+  at_relu = network_c0(k_relu)
   if at_relu < eta:
     raise ShapingError(
         f"TAT target eta={eta!r} is unreachable: even with negative slope 0 (ReLU) the "
         f"network's C_f(0) is only {at_relu:.6g}. A shallow leaky-ReLU network cannot be "
         f"made that nonlinear; use a smaller eta (below {at_relu:.4g}) or a deeper network")
-  at_linear = network_c0(1.0)
+  at_linear = network_c0(0.0)
   if at_linear > eta:
     raise ShapingError(
         f"max_c0_func gives C_f(0) = {at_linear:.6g} > eta for the linear network "
         f"(negative slope 1); it must be 0 there, so max_c0_func is wrong")
   if at_relu == eta:
-    slope = 0.0
+    k = k_relu
   else:
-    # C_f(0) decreases smoothly in s (TAT Appendix B.3), so Brent's method converges
-    # superlinearly: ~10-15 network evaluations to full precision (bisection needs ~50).
-    slope = float(optimize.brentq(lambda s: network_c0(s) - eta, 0.0, 1.0, xtol=1e-15,
-                                  rtol=4 * np.finfo(float).eps, maxiter=200))
+    # C_f(0) increases smoothly with k (TAT Appendix B.3); see _saturation_scale.
+    target = _saturation_scale(eta)
+    k = float(optimize.brentq(lambda k: _saturation_scale(network_c0(k)) - target, 0.0,
+                              k_relu, xtol=1e-15, rtol=4 * np.finfo(float).eps,
+                              maxiter=200))
+  slope = leaky_relu_slope_from_c0(k)
   return TATLReLUParams(slope, math.sqrt(2.0 / (1.0 + slope * slope)), eta=eta,
-                        network_c0=network_c0(slope), local_c0=leaky_relu_local_c0(slope))
+                        network_c0=network_c0(k), local_c0=leaky_relu_local_c0(slope))
 
 
 def local_curvature_target(max_curvature_func: Callable[[float], float], tau: float) -> float:
