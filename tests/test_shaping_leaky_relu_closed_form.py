@@ -22,7 +22,8 @@ from dksflax.shaping.architecture_graphs import kernel_graph_for, vanilla_chain
 from dksflax.shaping.architectures import mlp_spec, resnet_v2_spec, wide_resnet_spec
 from dksflax.shaping.kernel_graph_program import compile_graph
 from dksflax.shaping.leaky_relu import (leaky_relu_c_map, leaky_relu_gamma, leaky_relu_local_c0,
-                                        leaky_relu_q_map, leaky_relu_rule)
+                                        leaky_relu_q_map, leaky_relu_rule,
+                                        leaky_relu_rule_from_c0, leaky_relu_slope_from_c0)
 from dksflax.shaping.tat import solve_tat_lrelu
 
 SLOPES = (0.0, 0.2, 0.5704395, 1.0, -0.4, 2.5)
@@ -89,6 +90,20 @@ def test_rule_scalar_and_array_paths_agree():
   assert rule(np.float64(0.0)) == pytest.approx(leaky_relu_local_c0(0.3), rel=1e-15)
   with pytest.raises(ShapingError, match="negative_slope"):
     leaky_relu_rule(math.inf)
+  linear = leaky_relu_rule(1.0)   # k = 0: the identity, clipped
+  assert linear(0.3) == 0.3 and linear(1.5) == 1.0
+  np.testing.assert_array_equal(linear(c), np.clip(c, -1, 1))
+
+
+def test_slope_from_c0_inverts_eq_9():
+  for s in np.linspace(0.0, 1.0, 101):
+    assert leaky_relu_slope_from_c0(leaky_relu_local_c0(s)) == pytest.approx(s, abs=1e-14)
+    assert leaky_relu_rule_from_c0(leaky_relu_local_c0(s))(0.4) == leaky_relu_rule(s)(0.4)
+  assert leaky_relu_slope_from_c0(1 / math.pi) == 0.0
+  assert leaky_relu_slope_from_c0(0.0) == 1.0
+  for bad in (-1e-3, 0.33, math.nan):
+    with pytest.raises(ShapingError, match="1/pi"):
+      leaky_relu_slope_from_c0(bad)
 
 
 # ---------------------------------------------------------------------------------------

@@ -83,22 +83,9 @@ def _compile(node: Node, mean: Any, ln_mode: str,
   """
   kind = type(node)
   if kind is Chain:
-    # The hot loop of the compiler (a 1000-layer chain has 2001 nodes): leaves inline.
-    program: list[tuple] = []
-    for layer in node.layers:
-      kind = type(layer)
-      if kind is Affine:
-        if layer.weight_var != 1.0 or layer.bias_var != 0.0:
-          check_shapeable(layer)
-        mean = None
-      elif kind is Nonlinear:
-        _append(program, (_REPEAT, 1))
-        mean = 1.0
-      elif kind is not Input and kind is not Pool:
-        sub, mean = _compile(layer, mean, ln_mode, candidates)
-        for instruction in sub:
-          _append(program, instruction)
-    return program, mean
+    return _compile_chain(node.layers, mean, ln_mode, candidates)
+  if kind is NormalizedSum or kind is Concat:
+    return _compile_merge(node, mean, ln_mode, candidates)
   if isinstance(node, (Input, Pool)):
     return [], mean
   if isinstance(node, Affine):
@@ -109,26 +96,61 @@ def _compile(node: Node, mean: Any, ln_mode: str,
   if isinstance(node, Normalize):
     check_shapeable(node)
     return _normalize(mean, ln_mode), None
-  if isinstance(node, Chain):   # a subclass of Chain
-    return _compile(Chain(node.layers), mean, ln_mode, candidates)
-  if isinstance(node, NormalizedSum):
-    fractions, kind = tuple(w * w for w in node.weights), "sum"
-  elif isinstance(node, Concat):
-    total = float(sum(node.channels))
-    fractions, kind = tuple(k / total for k in node.channels), "concat"
+  if isinstance(node, Chain):   # subclasses
+    return _compile_chain(node.layers, mean, ln_mode, candidates)
+  if isinstance(node, (NormalizedSum, Concat)):
+    return _compile_merge(node, mean, ln_mode, candidates)
+  raise ShapingError(f"{node!r} is not a kernel-graph node")
+
+
+def _compile_chain(layers: tuple, mean: Any, ln_mode: str,
+                   candidates: dict[Program, None]) -> tuple[list[tuple], Any]:
+  """Composition (DKS §21.3 rule 1); the compiler's hot loop, with the leaves inline."""
+  program: list[tuple] = []
+  for layer in layers:
+    kind = type(layer)
+    if kind is Affine:
+      if layer.weight_var != 1.0 or layer.bias_var != 0.0:
+        check_shapeable(layer)
+      mean = None
+    elif kind is Nonlinear:
+      if program and program[-1][0] == _REPEAT:
+        program[-1] = (_REPEAT, program[-1][1] + 1)
+      else:
+        program.append((_REPEAT, 1))
+      mean = 1.0
+    elif kind is NormalizedSum or kind is Concat:
+      sub, mean = _compile_merge(layer, mean, ln_mode, candidates)
+      program.append(sub[0])
+    elif kind is not Input and kind is not Pool:
+      sub, mean = _compile(layer, mean, ln_mode, candidates)
+      for instruction in sub:
+        _append(program, instruction)
+  return program, mean
+
+
+def _compile_merge(node: NormalizedSum | Concat, mean: Any, ln_mode: str,
+                   candidates: dict[Program, None]) -> tuple[list[tuple], Any]:
+  """A normalised sum or concatenation (DKS §21.3 rules 4-5) and its branch candidates."""
+  is_sum = isinstance(node, NormalizedSum)
+  if is_sum:
+    fractions = tuple([w * w for w in node.weights])
   else:
-    raise ShapingError(f"{node!r} is not a kernel-graph node")
-  subs, means = [], []
-  for branch in node.branches:
+    total = float(sum(node.channels))
+    fractions = tuple([k / total for k in node.channels])
+  subs = []
+  uncentred = []
+  for fraction, branch in zip(fractions, node.branches):
     sub, branch_mean = _compile(branch, mean, ln_mode, candidates)
-    candidates[tuple(sub)] = None
-    subs.append(tuple(sub))
-    means.append(branch_mean)
+    sub = tuple(sub)
+    candidates[sub] = None
+    subs.append(sub)
+    if branch_mean is not None:
+      uncentred.append((fraction, branch_mean))
   out_mean: Any = None
-  uncentred = [(f, m) for f, m in zip(fractions, means) if m is not None]
   if len(uncentred) == 1 and uncentred[0][1] != _UNKNOWN:
     f, m = uncentred[0]
-    out_mean = m * (f if kind == "sum" else f * f)
+    out_mean = m * (f if is_sum else f * f)
   elif uncentred:
     out_mean = _UNKNOWN
   return [(_MIX, fractions, tuple(subs))], out_mean
@@ -159,9 +181,10 @@ def _repeat_step(n: int) -> Runner:
   return repeat
 
 
-def _mix_step(fractions: tuple[float, ...], subs: tuple[Program, ...]) -> Runner:
+def _mix_step(fractions: tuple[float, ...], subs: tuple[Program, ...],
+              memo: dict[tuple, Runner]) -> Runner:
   # sum_i f_i x_i, added left to right from 0 as the generic walk's sum() does.
-  runners = tuple(_runner(sub) if sub else None for sub in subs)
+  runners = tuple(_runner(sub, memo) if sub else None for sub in subs)
   if len(runners) == 2 and runners[0] is None and runners[1] is not None:
     (f0, f1), g1 = fractions, runners[1]      # identity shortcut + residual branch
     return lambda x, rule, r0: f0 * x + f1 * g1(x, rule, r0)
@@ -198,19 +221,26 @@ def _fail_step(message: str) -> Runner:
   return fail
 
 
-def _runner(program: Program) -> Runner:
-  """A program as nested closures: no instruction dispatch left at evaluation time."""
+def _runner(program: Program, memo: dict[tuple, Runner]) -> Runner:
+  """A program as nested closures: no instruction dispatch left at evaluation time.
+
+  ``memo`` shares the closures of equal instructions (the identical blocks of a stage).
+  """
   steps = []
   for instruction in program:
-    code = instruction[0]
-    if code == _REPEAT:
-      steps.append(_repeat_step(instruction[1]))
-    elif code == _MIX:
-      steps.append(_mix_step(instruction[1], instruction[2]))
-    elif code == _NORM:
-      steps.append(_norm_step(instruction[1]))
-    else:
-      steps.append(_fail_step(instruction[1]))
+    step = memo.get(instruction)
+    if step is None:
+      code = instruction[0]
+      if code == _REPEAT:
+        step = _repeat_step(instruction[1])
+      elif code == _MIX:
+        step = _mix_step(instruction[1], instruction[2], memo)
+      elif code == _NORM:
+        step = _norm_step(instruction[1])
+      else:
+        step = _fail_step(instruction[1])
+      memo[instruction] = step
+    steps.append(step)
   if not steps:
     return _identity
   if len(steps) == 1:
@@ -241,8 +271,9 @@ class CompiledGraph:
   _runners: tuple[Runner, ...] = dataclasses.field(init=False, repr=False, compare=False)
 
   def __post_init__(self) -> None:
+    memo: dict[tuple, Runner] = {}
     object.__setattr__(self, "_runners",
-                       tuple(_runner(p) for p in (self.network,) + self.branches))
+                       tuple(_runner(p, memo) for p in (self.network,) + self.branches))
 
   def values(self, rule: Callable[[Any], Any], start: Any) -> list[float]:
     """``U_{g,r}(start)`` for the network (first) and each distinct branch candidate.

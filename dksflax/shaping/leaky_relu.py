@@ -159,7 +159,12 @@ def leaky_relu_rule_from_c0(local_c0: float) -> Callable[[Any], Any]:
       return c + k * (sqrt((1.0 - c) * (1.0 + c)) - c * acos(c))
     return general(c)
 
-  return rule
+  def identity(c: Any) -> Any:   # k = 0 (s = 1): the same values, without the math
+    if c.__class__ is float and -1.0 <= c <= 1.0:
+      return c
+    return general(c)
+
+  return identity if k == 0.0 else rule
 
 
 def leaky_relu_rule(negative_slope: float) -> Callable[[Any], Any]:
