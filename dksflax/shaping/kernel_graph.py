@@ -25,9 +25,9 @@ nested branches are candidates too). A branch cannot be extended backwards, beca
 fork's output also feeds the other branches (DKS §3.1 requires a subnetwork to keep every
 dependency and have a single output), nor forwards, past the merge. This is the set
 the papers use for ResNets (the network and its residual branches, DKS §23.4, TAT B.5).
-The max_* functions below run a compiled form of the graph
-(`dksflax.shaping.kernel_graph_program`: same values, bit for bit, without the per-call tree
-walk), since the solvers' root finders call them many times.
+The max_* functions below run a compiled form of the graph (`dksflax.shaping.
+kernel_graph_program`: the same values, without the per-call tree walk), since the
+solvers' root finders call them many times.
 
 Functions handed to the solvers in `dksflax.shaping.dks` / `tat` (exact signatures):
 

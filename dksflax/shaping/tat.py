@@ -101,9 +101,9 @@ def solve_tat_lrelu(*, max_c0_func: Callable[[Callable[[np.ndarray], np.ndarray]
 
   Args:
     max_c0_func: given the local C map ``r`` of the scaled leaky ReLU (a callable
-      ``c -> C(c)`` on floats and, element-wise, on NumPy arrays), returns the network's ``C_f(0)`` (the maximum over
-      subnetworks, TAT Appendix B); for an L-layer vanilla net, ``r`` composed L times
-      starting at ``c = 0``.
+      ``c -> C(c)`` on floats and, element-wise, on NumPy arrays), returns the network's
+      ``C_f(0)`` (the maximum over subnetworks, TAT Appendix B); for an L-layer vanilla
+      net, ``r`` composed L times starting at ``c = 0``. It is called about 6-8 times.
     eta: the target ``C_f(0)``, in (0, 1); the paper uses 0.9 or 0.95.
 
   Returns:
