@@ -14,6 +14,11 @@ constraint on the update (``norm_constraint``; Ba et al. 2017 §5, as in kfac-ja
 ``kfac_jax.Optimizer(multi_device=False)`` compiles internally; with a batch sharded
 over a Mesh and replicated parameters, XLA reduces the curvature statistics and the
 gradient over the global batch.
+
+kfac-jax is imported when a :class:`KfacTrainingOptimizer` is built (through
+:func:`dksflax.compat.kfac_jax_compat.load_kfac_jax`), not when this module is: the
+other optimizers never load it (nor distrax / tfp-nightly, which load TensorFlow where
+it is installed).
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import kfac_jax
 import ml_collections
 import optax
 
@@ -81,6 +85,8 @@ class KfacTrainingOptimizer:
                hyperparameters: dict[str, Any] | None = None):
     """Builds the kfac-jax optimizer (compiled lazily at the first ``init``/``step``).
 
+    Imports kfac-jax (with :mod:`dksflax.compat.kfac_jax_compat`'s fixes) here.
+
     Args:
       kfac_config: The ``optimizer.kfac`` sub-dict (validated).
       loss_fn: ``loss_fn(params, model_state, rng, batch)``; registers its loss.
@@ -90,8 +96,11 @@ class KfacTrainingOptimizer:
         preconditions it; 0 disables. (Default: 0.0)
       hyperparameters: Extra entries (learning rate, schedule...) for ``describe``.
         (Default: None)
+
+    Raises:
+      ImportError: If kfac-jax or its dependencies are not installed.
     """
-    kfac_jax_compat.apply()
+    kfac_jax = kfac_jax_compat.load_kfac_jax()
     self._cfg = kfac_config
     self._hyper = {**(hyperparameters or {}), **kfac_config.to_dict()}
     self._schedule = schedule

@@ -10,21 +10,29 @@ usual Kronecker-factored dense / conv2d block (K-FAC, Martens & Grosse 2015
 §3; Grosse & Martens 2016 for convolutions) on its float32 parameters, with the
 activations and output tangents in the compute dtype.
 
-They are tried after kfac-jax's defaults (which match float32 layers).
+They are tried after kfac-jax's defaults (which match float32 layers). kfac-jax is
+loaded (through :func:`dksflax.compat.kfac_jax_compat.load_kfac_jax`) when the
+patterns are built, not when this module is imported.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
+import types
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
-from kfac_jax._src import layers_and_loss_tags as tags
-from kfac_jax._src import tag_graph_matcher as tgm
+
+from dksflax.compat import kfac_jax_compat
+
+#: ``kfac_jax._src.tag_graph_matcher.GraphPattern`` (kfac-jax is imported lazily).
+GraphPattern = Any
 
 # Compute dtypes for which cast patterns are built.
 CAST_DTYPES = (jnp.bfloat16, jnp.float16)
@@ -55,8 +63,16 @@ def _cast_conv2d(x: jax.Array, params: Sequence[jax.Array],
   return y + jnp.reshape(b, (1,) * (y.ndim - 1) + b.shape)
 
 
+def _kfac_internals() -> tuple[types.ModuleType, types.ModuleType]:
+  """Returns kfac-jax's ``layers_and_loss_tags`` and ``tag_graph_matcher`` modules."""
+  kfac_jax_compat.load_kfac_jax()
+  return (importlib.import_module("kfac_jax._src.layers_and_loss_tags"),
+          importlib.import_module("kfac_jax._src.tag_graph_matcher"))
+
+
 def _dense_pattern(dtype: jnp.dtype, with_bias: bool,
-                   num_repeated_axes: int) -> tgm.GraphPattern:
+                   num_repeated_axes: int) -> GraphPattern:
+  tags, tgm = _kfac_internals()
   np_dtype = _NUMPY_DTYPES[dtype]
   x_shape = (2,) + (7,) * num_repeated_axes + (3,)
   p_shapes = [(3, 5), (5,)] if with_bias else [(3, 5)]
@@ -74,7 +90,8 @@ def _dense_pattern(dtype: jnp.dtype, with_bias: bool,
   )
 
 
-def _conv2d_pattern(dtype: jnp.dtype, with_bias: bool) -> tgm.GraphPattern:
+def _conv2d_pattern(dtype: jnp.dtype, with_bias: bool) -> GraphPattern:
+  tags, tgm = _kfac_internals()
   np_dtype = _NUMPY_DTYPES[dtype]
   p_shapes = [(3, 3, 5, 4), (4,)] if with_bias else [(3, 3, 5, 4)]
   name = (f"cast_{jnp.dtype(dtype).name}_conv2d_"
@@ -89,7 +106,7 @@ def _conv2d_pattern(dtype: jnp.dtype, with_bias: bool) -> tgm.GraphPattern:
   )
 
 
-def mixed_precision_patterns() -> tuple[tgm.GraphPattern, ...]:
+def mixed_precision_patterns() -> tuple[GraphPattern, ...]:
   """Returns the cast dense/conv2d patterns for every dtype in CAST_DTYPES."""
   patterns = []
   for dtype, with_bias in itertools.product(CAST_DTYPES, (True, False)):
@@ -98,6 +115,7 @@ def mixed_precision_patterns() -> tuple[tgm.GraphPattern, ...]:
   return tuple(patterns)
 
 
-def all_patterns() -> tuple[tgm.GraphPattern, ...]:
+def all_patterns() -> tuple[GraphPattern, ...]:
   """kfac-jax's default patterns followed by the mixed-precision ones."""
+  _, tgm = _kfac_internals()
   return tuple(tgm.DEFAULT_GRAPH_PATTERNS) + mixed_precision_patterns()

@@ -2,17 +2,23 @@
 
 ``make_classification_loss`` adapts a Flax ``apply`` to the :data:`LossFn` contract
 and registers the softmax cross-entropy with kfac-jax (needed by K-FAC's curvature
-estimator, harmless for optax optimizers).
+estimator, harmless for optax optimizers) when kfac-jax is loaded.
+
+kfac-jax is never imported here: it pulls in distrax and tfp-nightly's JAX substrate,
+which import TensorFlow whenever it is installed (about 10 s, and absent on the GPU
+machines). The registration is decided when the loss is traced: kfac-jax is loaded by
+then exactly when a K-FAC optimizer exists (``dksflax.optim.kfac_optimizer`` imports it
+when it is built), and only K-FAC's tracer reads the registration.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import kfac_jax
 
 from dksflax.errors import ConfigError, check_range
 from dksflax.optim.masks import weights_mask
@@ -53,6 +59,27 @@ def l2_penalty(params: Params, mask: Params) -> jax.Array:
           lambda p, m: jnp.sum(jnp.square(p.astype(jnp.float32))) if m else jnp.zeros(()),
           params, mask))
   return 0.5 * sum(leaves) if leaves else jnp.zeros(())
+
+
+def register_kfac_loss(logits: jax.Array, labels: jax.Array) -> bool:
+  """Registers a softmax cross-entropy loss with kfac-jax if kfac-jax is loaded.
+
+  Inside a traced loss, kfac-jax's ``register_softmax_cross_entropy_loss`` inserts an
+  identity "loss tag" that its curvature estimator finds (Martens & Grosse 2015 §3:
+  the Fisher of the predictive distribution); outside K-FAC the tag is a no-op.
+
+  Args:
+    logits: ``[B, K]`` float32 logits.
+    labels: Integer labels ``[B]``.
+
+  Returns:
+    Whether the loss was registered (False when kfac-jax is not imported).
+  """
+  kfac_jax = sys.modules.get("kfac_jax")
+  if kfac_jax is None:
+    return False
+  kfac_jax.register_softmax_cross_entropy_loss(logits, labels)
+  return True
 
 
 def _split_output(out: Any) -> jax.Array:
@@ -105,7 +132,7 @@ def make_classification_loss(apply_fn: ApplyFn, *, label_smoothing: float = 0.0,
       new_state = model_state
     logits = _split_output(out).astype(jnp.float32)
     labels = batch["label"]
-    kfac_jax.register_softmax_cross_entropy_loss(logits, labels)
+    register_kfac_loss(logits, labels)
     ce = jnp.mean(smoothed_cross_entropy(logits, labels, smoothing))
     reg = l2_penalty(params, mask_fn(params)) if l2 > 0.0 else jnp.zeros(())
     accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))

@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -111,9 +112,14 @@ class OptaxTrainingOptimizer:
   def step(self, params: Params, model_state: ModelState, opt_state: OptState,
            rng: PRNGKey, batch: Batch, step: int
            ) -> tuple[Params, ModelState, OptState, Metrics]:
-    """One compiled update; donates ``params`` and ``opt_state``."""
+    """One compiled update; donates ``params`` and ``opt_state``.
+
+    The step number goes to the device with an explicit ``device_put`` (no implicit
+    transfer: the step runs under ``jax.transfer_guard("disallow")``) and nothing is
+    fetched back, so the host never waits on the device here.
+    """
     return self._step(params, model_state, opt_state, rng, batch,
-                      jnp.asarray(step, jnp.int32))
+                      jax.device_put(np.int32(step)))
 
   def describe(self) -> dict[str, Any]:
     """``{"name": ..., "hyperparameters": {...}}``."""
