@@ -17,8 +17,9 @@ used when importable from ``--reference-path``; install it with
 
 Its NumPy solver (``dks.base.activation_transform``) runs the same problems; both answers
 and the speed ratio are printed. The two solvers are timed in alternation, ``--repeats``
-rounds, and the speed-up is the median of the per-round ratios (a load change on a shared
-machine hits both); reference solves that take over a second run once. ``--write`` stores
+rounds, each round timing a block of consecutive solves of ~5 ms per solver (timeit's
+``number``), and the speed-up is the median of the per-round ratios (a load change on a
+shared machine hits both); reference solves that take over a second run once. ``--write`` stores
 the tables in ``benchmarks/RESULTS.md`` under "## shaping solve". Times are CPU seconds of
 this process (``time.process_time``), which other jobs on the machine disturb less than
 wall time.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -75,6 +77,11 @@ TARGETS = {"dks": 1.5, "tat-smooth": 0.3, "tat-lrelu": 0.9}   # zeta, tau, eta (
 SHORTCUT_WEIGHT = 0.8
 #: A reference solve slower than this (CPU s) is run once, not ``--repeats`` times.
 SLOW_REFERENCE_S = 1.0
+#: Each timed block runs consecutive solves for about this long (CPU s), as timeit's
+#: ``number`` does: a sub-millisecond solve right after the other contender's block would
+#: otherwise mostly measure refilling the caches (2-3x its warm time here).
+BLOCK_S = 0.005
+MAX_BLOCK_CALLS = 200
 
 
 def _architectures() -> dict[str, Any]:
@@ -129,9 +136,26 @@ def _cpu_time(fn: Callable[[], Any]) -> tuple[Any, float]:
   return out, time.process_time() - t
 
 
+def _block(fn: Callable[[], Any], first_s: float) -> tuple[Callable[[], float], int]:
+  """A timer of ``n`` consecutive calls (CPU s per call), ``n`` filling ~BLOCK_S."""
+  n = max(1, min(MAX_BLOCK_CALLS, math.ceil(BLOCK_S / max(first_s, 1e-6))))
+
+  def timed() -> float:
+    t = time.process_time()
+    for _ in range(n):
+      fn()
+    return (time.process_time() - t) / n
+
+  return timed, n
+
+
 def _compare(ours: Callable[[], Any], ref: Callable[[], Any] | None,
              repeats: int) -> dict[str, Any]:
-  """Times ours (and the reference) in alternating rounds; failures become messages."""
+  """Times ours (and the reference) in alternating rounds; failures become messages.
+
+  Each round times a block of consecutive solves per contender (see BLOCK_S), so that
+  the caches the other contender's block left cold cost both the same small share.
+  """
   row: dict[str, Any] = {"ours": None, "reference": None, "error": None, "ref_error": None}
   try:
     row["ours"], first = _cpu_time(ours)
@@ -145,11 +169,15 @@ def _compare(ours: Callable[[], Any], ref: Callable[[], Any] | None,
     except ValueError as e:   # the reference refuses some problems (its own rules)
       row["ref_error"] = str(e).split(".")[0]
   times, ref_times = [], []
-  rounds = repeats if row["ours"] is not None else 0
-  for _ in range(rounds):
-    times.append(_cpu_time(ours)[1])
+  if row["ours"] is not None:
+    ours_block, row["block"] = _block(ours, first)
+    ref_block = None
     if row["reference"] is not None and ref_time < SLOW_REFERENCE_S:
-      ref_times.append(_cpu_time(ref)[1])
+      ref_block, row["ref_block"] = _block(ref, ref_time)
+    for _ in range(repeats):
+      times.append(ours_block())
+      if ref_block is not None:
+        ref_times.append(ref_block())
   row["first_s"] = first
   row["median_s"] = statistics.median(times) if times else first
   row["reference_s"] = statistics.median(ref_times) if ref_times else ref_time
@@ -336,9 +364,10 @@ def _markdown(rows: list[dict], depth_rows: list[dict], cold: dict[str, dict[str
            f"{platform.machine()}, {cores} CPU cores (1-min load average {load:.1f} at the "
            f"end{shared}), Python {platform.python_version()}. Command: `.venv/bin/python "
            f"{command}`. Times are CPU milliseconds of one process (`time.process_time`), "
-           f"the median of {args.repeats} rounds in which dksflax and dks alternate "
-           f"(dks solves over {SLOW_REFERENCE_S:g} s run once); the speed-up is the median "
-           "of the per-round ratios. Both solvers get the same maximal function "
+           f"the median of {args.repeats} rounds in which dksflax and dks alternate, each "
+           f"round timing a block of consecutive solves of ~{BLOCK_S * 1e3:g} ms per "
+           f"contender (dks solves over {SLOW_REFERENCE_S:g} s run once); the speed-up is "
+           "the median of the per-round ratios. Both solvers get the same maximal function "
            "(`dksflax.shaping.kernel_graph`), built inside the timed call.", "",
            "First solve in a fresh process, vanilla-100, tanh (DKS, smooth TAT) or leaky "
            "ReLU (imports excluded): " + "; ".join(
