@@ -18,7 +18,7 @@ SWEEP = Sweep(
     name="digits_tat_eta",
     title="TAT eta sweep: 50-layer vanilla leaky-ReLU MLP on digits (test accuracy)",
     config=f"{dg.CONFIG}:tat,sgd",
-    cells=grid(dg.optimizers("tat"), values("shaping.eta", ETAS, label="eta")),
+    cells=grid(dg.sgd("tat"), values("shaping.eta", ETAS, label="eta")),
     seeds=dg.SEEDS,
     plot_key="shaping.eta",
     metric_name="test top-1 (%)",
