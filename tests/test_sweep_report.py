@@ -100,3 +100,10 @@ def test_metric_path_and_scale_are_used(tmp_path):
   (row,) = summarize(sweep, collect(sweep, str(tmp_path)))
   assert row.ours == 0.25
   assert "| net | paper train acc | ours train acc | runs | note |" in markdown(sweep, [row])
+
+
+def test_plot_axis_is_logarithmic_only_for_wide_positive_ranges():
+  from dksflax.sweep.report import wants_log_axis  # pylint: disable=import-outside-toplevel
+  assert wants_log_axis([1.00001, 1.5, 10.0, 10000.0])          # DKS's zeta grid
+  assert not wants_log_axis([0.1, 0.5, 0.9, 0.98])              # TAT's eta grid
+  assert not wants_log_axis([-1.0, 1000.0]) and not wants_log_axis([])

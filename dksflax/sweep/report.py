@@ -213,6 +213,11 @@ def markdown(sweep: Sweep, rows: Sequence[CellRow]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def wants_log_axis(xs: Sequence[float]) -> bool:
+  """True when ``xs`` are positive and span more than two decades."""
+  return bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 100
+
+
 def plot(sweep: Sweep, results: Sequence[RunResult], key: str, path: str) -> str | None:
   """Plots the metric against config key ``key`` (one line per other-label group).
 
@@ -225,6 +230,8 @@ def plot(sweep: Sweep, results: Sequence[RunResult], key: str, path: str) -> str
 
   Returns:
     ``path``, or None when no finished run overrides ``key`` (nothing is written).
+    The x axis is logarithmic when the values are positive and span more than two
+    decades (DKS's zeta grid runs from 1.00001 to 10000).
   """
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
@@ -246,6 +253,8 @@ def plot(sweep: Sweep, results: Sequence[RunResult], key: str, path: str) -> str
     means = [float(np.mean(points[x])) for x in xs]
     stds = [float(np.std(points[x])) for x in xs]
     ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=group)
+  if wants_log_axis([x for points in series.values() for x in points]):
+    ax.set_xscale("log")
   ax.set_xlabel(key)
   ax.set_ylabel(sweep.metric_name)
   ax.set_title(sweep.title, fontsize=9)
