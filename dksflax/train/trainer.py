@@ -86,6 +86,21 @@ def _nan_batch(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
   return out
 
 
+def _stack_metrics(metrics: Sequence[Mapping[str, jax.Array]]) -> dict[str, jax.Array]:
+  """Stacks a window of per-step metric dicts into one array per metric (jit it).
+
+  Fetching one ``[n]`` array per metric costs one transfer each instead of one per step
+  and metric (a window of 20 steps x 9 metrics: 180 small transfers otherwise).
+  """
+  return {k: jnp.stack([m[k] for m in metrics]) for k in metrics[-1]}
+
+
+def _unstack(stacked: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+  """The host copy of `_stack_metrics`'s output as per-step dicts again."""
+  n = len(next(iter(stacked.values())))
+  return [{k: v[i] for k, v in stacked.items()} for i in range(n)]
+
+
 def _window_scalars(host: Sequence[Mapping[str, Any]]) -> dict[str, float]:
   """Mean of each (host) metric over a window of steps (learning rate: the last value)."""
   out = {k: float(np.mean([float(m[k]) for m in host])) for k in host[-1]}
@@ -251,6 +266,7 @@ def _train_loop(run: RunSetup) -> dict[str, Any]:
   step = run.start_step
   # One compiled dispatch per step (the eager fold_in costs several small dispatches).
   fold_in = jax.jit(jax.random.fold_in)
+  stack_window = jax.jit(_stack_metrics)
   window_start = time.perf_counter()
   t_start = window_start
   try:
@@ -268,7 +284,7 @@ def _train_loop(run: RunSetup) -> dict[str, Any]:
         do_eval = tcfg.eval_every > 0 and step % tcfg.eval_every == 0
         do_save = step % tcfg.checkpoint_every == 0 or step == run.total_steps or stop
         if step % tcfg.log_every == 0 or do_save or do_eval:
-          host_metrics = jax.device_get(pending_metrics)   # one fetch per window
+          host_metrics = _unstack(jax.device_get(stack_window(pending_metrics)))
           bad = first_non_finite(pending_steps, host_metrics)
           if bad is not None:
             raise NonFiniteError(*bad)
