@@ -1,4 +1,4 @@
-"""The notebooks execute (nbclient, kernel "python3" = this interpreter) and compute the right numbers.
+"""The notebooks execute (nbclient, kernel "python3" = this interpreter) with the right numbers.
 
 Each notebook is executed in memory from notebooks/ (the committed file is never rewritten). A
 probe cell appended by the test prints the notebook's own variables as JSON, which are checked
