@@ -6,7 +6,8 @@ interpreter (this file run as a script) that hides those packages with
 :class:`dksflax.compat.hidden_packages.HiddenPackages` (they look not installed; every
 look-up is recorded), builds a tiny shaped ResNet
 (vanilla TAT, bfloat16 compute with float32 parameters: the GPU settings), takes
-optimizer steps with implicit host<->device transfers disallowed, and trains 3 steps
+optimizer steps (checking that the parameters are donated to the step) with implicit
+host<->device transfers disallowed, and trains 3 steps
 through ``train_and_evaluate`` (JSONL metric writer) with device-to-host transfers
 disallowed outside explicit fetches. The parent checks the child's JSON report.
 
@@ -89,8 +90,10 @@ def _child(mode: str, workdir: str) -> None:
   state = opt.init(params, variables, jax.random.PRNGKey(1), batch)
   keys = [jax.random.PRNGKey(10 + s) for s in range(5)]
   losses = []
+  before = jax.tree_util.tree_leaves(params)[0]
   params, variables, state, metrics = opt.step(params, variables, state, keys[0], batch, 0)
   losses.append(metrics["loss"])
+  donated = before.is_deleted()   # the step reused the old parameters' buffers
   with jax.transfer_guard("disallow"):   # no implicit transfer either way in a step
     for step in range(1, 5):
       params, variables, state, metrics = opt.step(params, variables, state, keys[step],
@@ -107,7 +110,8 @@ def _child(mode: str, workdir: str) -> None:
   loaded = sorted({m.split(".")[0] for m in sys.modules} & set(TF_ROOTS + KFAC_ROOTS))
   print("REPORT " + json.dumps(dict(
       attempts=refuse.attempts, loaded=loaded, step_losses=step_losses,
-      param_dtypes=param_dtypes, status=results["status"], step=results["step"],
+      param_dtypes=param_dtypes, donated=donated, status=results["status"],
+      step=results["step"],
       train_losses=train_losses, eval_examples=results["eval"]["num_examples"],
       tensorboard_files=[f for f in os.listdir(workdir) if "tfevents" in f])))
 
@@ -130,6 +134,7 @@ def _check_training(report: dict) -> None:
     assert 0.0 < loss < 5.0, report
   assert report["eval_examples"] == 8
   assert report["param_dtypes"] == ["float32"]   # bf16 compute, f32 parameters
+  assert report["donated"]                       # parameters donated to the step
   assert report["tensorboard_files"] == []       # the JSONL writer alone
 
 
