@@ -21,6 +21,7 @@ import re
 
 #: The results file every benchmark writes its section into.
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
+RESULTS_ENV = "DKSFLAX_BENCH_RESULTS"
 
 
 def machine_facts() -> str:
@@ -68,15 +69,16 @@ def replace_section(text: str, section: str, body: str) -> str:
   return text.rstrip() + "\n\n" + block
 
 
-def write_section(section: str, body: str, path: pathlib.Path | str = RESULTS) -> None:
+def write_section(section: str, body: str, path: pathlib.Path | str | None = None) -> None:
   """Replaces (or appends) ``## section`` of the results file and says so.
 
   Args:
     section: Section title without the ``## `` prefix.
     body: Markdown body; start it with :func:`machine_facts` and the command line.
-    path: Results file. (Default: benchmarks/RESULTS.md)
+    path: Results file. (Default: $DKSFLAX_BENCH_RESULTS if set, else
+      benchmarks/RESULTS.md; the smoke tests write to a temporary file this way)
   """
-  path = pathlib.Path(path)
+  path = pathlib.Path(path or os.environ.get(RESULTS_ENV) or RESULTS)
   text = path.read_text() if path.exists() else "# Benchmark results\n"
   path.write_text(replace_section(text, section, body))
   print(f"wrote section '{section}' of {path}", flush=True)

@@ -359,7 +359,8 @@ def _markdown(rows: list[dict], depth_rows: list[dict], cold: dict[str, dict[str
   command = " ".join(["benchmarks/bench_shaping_solve.py", "--write"]
                      + (["--reference-all"] if args.reference_all else [])
                      + [f"--repeats {args.repeats}", f"--depths {args.depths}"]
-                     + ([f"--methods {args.methods}"] if len(methods) < len(TARGETS) else []))
+                     + ([f"--methods {args.methods}"]
+                        if len(args.methods.split(",")) < len(TARGETS) else []))
   lines = [f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: "
            f"{platform.machine()}, {cores} CPU cores (1-min load average {load:.1f} at the "
            f"end{shared}), Python {platform.python_version()}. Command: `.venv/bin/python "

@@ -120,3 +120,20 @@ def test_optimizers_smoke(capsys):
 def test_optimizers_rejects_unknown_model():
   with pytest.raises(SystemExit):
     _script("bench_optimizers").main(["--models", "vgg"])
+
+
+def test_shaping_solve_smoke_writes_its_section(tmp_path, monkeypatch, capsys):
+  """TAT leaky-ReLU rows and the depth table; --write goes to a temporary results file."""
+  results = tmp_path / "RESULTS.md"
+  monkeypatch.setenv("DKSFLAX_BENCH_RESULTS", str(results))
+  _script("bench_shaping_solve").main(
+      ["--no-reference", "--repeats", "1", "--depths", "30,100", "--methods", "tat-lrelu",
+       "--write"])
+  out = capsys.readouterr().out
+  text = results.read_text()
+  assert "## shaping solve" in text and "--methods tat-lrelu" in text
+  rows = [r for r in _table_rows(text) if r[1] == "tat-lrelu"]
+  assert rows and all(float(r[3]) > 0 for r in rows if r[3] != "-")
+  # 100-layer vanilla net at eta = 0.9: the official dks 0.1.2 solver's slope 0.57044.
+  assert any(r[0] == "vanilla-100" and abs(float(r[4].split(",")[0]) - 0.57044) < 5e-6
+             for r in rows), out
