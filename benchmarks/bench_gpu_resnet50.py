@@ -48,9 +48,7 @@ import time
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
-from dksflax.compat.hidden_packages import HiddenPackages  # noqa: E402
-
-_HIDDEN = HiddenPackages().install()   # before jax/flax/orbax/kfac-jax are imported
+from dksflax.compat.hidden_packages import TENSORFLOW_PACKAGES, HiddenPackages  # noqa: E402
 
 SECTION = "gpu resnet50"
 #: --models key -> (model.variant, shaping.method) of configs/imagenet_resnet.py.
@@ -160,7 +158,8 @@ def run_one(model_key: str, optimizer: str, args: argparse.Namespace) -> dict:
               num_devices=int(devices), jax=jax.__version__,
               registered_blocks=(opt.describe().get("registered_blocks")
                                  if optimizer == "kfac" else None),
-              hidden_loaded=_HIDDEN.loaded())
+              hidden_loaded=sorted({m.split(".")[0] for m in sys.modules}
+                                   & set(TENSORFLOW_PACKAGES)))
 
 
 def _child(model_key: str, optimizer: str, args: argparse.Namespace) -> dict:
@@ -267,6 +266,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+  HiddenPackages().install()   # before jax, flax, orbax or kfac-jax is imported
   args = _parse(argv)
   if args.one:
     model_key, optimizer = args.one.split(",")
