@@ -7,7 +7,7 @@ shallow ResNets, synthetic 16x16 data, batch 4) and trained for one step through
 `dksflax.train.train_and_evaluate`. Runs that differ only in numbers the shrink does not
 change the code path of (seeds, learning rates, L2, dropout, eta/zeta/tau) share one
 check. The default suite trains the first run of four experiment files that between
-them cover every model family (ResNet-50/101, WRN, MLP) and the K-FAC, SGD and Shampoo
+them cover every model family (ResNet-50/101, WRN, MLP) and the SGD and Shampoo
 paths; the `slow` suite trains the first run of every file and every distinct run.
 """
 
@@ -74,10 +74,10 @@ def _ids(path: str) -> str:
   return os.path.basename(path)[:-3]
 
 
-#: (experiment, run): rescaled TAT ResNet + K-FAC, vanilla DKS tanh ResNet + Shampoo,
+#: (experiment, run): rescaled TAT ResNet + SGD, vanilla DKS tanh ResNet + Shampoo,
 #: rescaled DKS softplus WRN + SGD, vanilla TAT MLP + SGD.
 FAST_RUNS = (
-    ("tat_table2", "optimizer-K-FAC__network-rescaled-ResNet__activation-TReLU__w-0.5__seed-0"),
+    ("tat_table2", "optimizer-SGD__network-rescaled-ResNet__activation-TReLU__w-0.5__seed-0"),
     ("dks_imagenet", "depth-50__optimizer-Shampoo__network-DKS-vanilla__activation-tanh__seed-0"),
     ("dks_cifar_wrn", "optimizer-SGD__network-DKS-rescaled__activation-softplus__seed-0"),
     ("digits_tat_eta", "optimizer-SGD__eta-0.1__seed-0"),

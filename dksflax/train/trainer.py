@@ -243,6 +243,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 def _train_loop(run: RunSetup) -> dict[str, Any]:
   config, tcfg = run.config, run.config.train
   is_main = jax.process_index() == 0
+  single_process = jax.process_count() == 1
   writer = create_writer(run.workdir, tcfg.metric_writer, is_main_process=is_main)
   report = _to_jsonable(run.report)
   writer.write_texts(run.start_step, {
@@ -280,7 +281,10 @@ def _train_loop(run: RunSetup) -> dict[str, Any]:
         pending_steps.append(step)
         pending_metrics.append(metrics)
         step += 1
-        stop = agree_across_processes(preemption.requested)
+        # Multi-host: agreeing on a SIGTERM is a collective (a host sync), so hosts only
+        # compare flags at log windows; one process reads its own flag every step.
+        stop = (agree_across_processes(preemption.requested)
+                if single_process or step % tcfg.log_every == 0 else False)
         do_eval = tcfg.eval_every > 0 and step % tcfg.eval_every == 0
         do_save = step % tcfg.checkpoint_every == 0 or step == run.total_steps or stop
         if step % tcfg.log_every == 0 or do_save or do_eval:
