@@ -18,6 +18,7 @@ import os
 import pathlib
 import platform
 import re
+import sys
 
 #: The results file every benchmark writes its section into.
 RESULTS = pathlib.Path(__file__).resolve().parent / "RESULTS.md"
@@ -69,7 +70,8 @@ def replace_section(text: str, section: str, body: str) -> str:
   return text.rstrip() + "\n\n" + block
 
 
-def write_section(section: str, body: str, path: pathlib.Path | str | None = None) -> None:
+def write_section(section: str, body: str,
+                  path: pathlib.Path | str | None = None) -> None:
   """Replaces (or appends) ``## section`` of the results file and says so.
 
   Args:
@@ -82,3 +84,19 @@ def write_section(section: str, body: str, path: pathlib.Path | str | None = Non
   text = path.read_text() if path.exists() else "# Benchmark results\n"
   path.write_text(replace_section(text, section, body))
   print(f"wrote section '{section}' of {path}", flush=True)
+
+
+def write_run(section: str, script: str, argv: list[str] | None, note: str,
+              table: str) -> None:
+  """Writes ``## section`` as machine facts, the command that ran, ``note`` and ``table``.
+
+  Args:
+    section: Section title without the ``## `` prefix.
+    script: The benchmark's file name, e.g. ``bench_optimizers.py``.
+    argv: The arguments given to its ``main`` (None: ``sys.argv[1:]``).
+    note: Sentences after the command (target, rounds, ...).
+    table: The markdown the script printed.
+  """
+  argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+  write_section(section, f"{machine_facts()} Command: `.venv/bin/python "
+                f"benchmarks/{script} {argv_text}`. {note}\n\n{table}")

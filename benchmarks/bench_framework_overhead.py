@@ -25,8 +25,9 @@ the device), runs one window of bare steps (timed, blocking) before passing the 
 A framework window is the time from the end of that bare block to the start of the next
 one, so it holds ``--window`` steps of the trainer's loop, one metric fetch and write
 included. The overhead is the median over rounds of framework / bare - 1 (target <= 3%,
-issue 9), in wall-clock time and in CPU time of the process. Before timing, the two are checked to compute the same losses for the first
-``--check-steps`` steps on the same batches.
+issue 9), in wall-clock time and in CPU time of the process. Before timing, the two are
+checked to compute the same losses for the first ``--check-steps`` steps on the same
+batches.
 
 With ``--optimizers kfac`` the bare contender is a plain ``kfac_jax.Optimizer`` loop with
 the same settings as dksflax's wrapper (inverse update period, damping, norm constraint).
@@ -141,11 +142,12 @@ class BareKfac:
   """A plain ``kfac_jax.Optimizer`` loop with dksflax's K-FAC settings (the bare contender)."""
 
   def __init__(self, model: Any, opt_cfg: Any, total_steps: int):
-    import kfac_jax  # pylint: disable=import-outside-toplevel
-    from dksflax.compat import kfac_jax_compat  # pylint: disable=import-outside-toplevel
-    from dksflax.optim.kfac_optimizer import damping_schedule  # pylint: disable=import-outside-toplevel
-    from dksflax.optim.kfac_patterns import all_patterns  # pylint: disable=import-outside-toplevel
-    kfac_jax_compat.apply()
+    # pylint: disable=import-outside-toplevel
+    from dksflax.compat import kfac_jax_compat
+    from dksflax.optim.kfac_optimizer import damping_schedule
+    from dksflax.optim.kfac_patterns import all_patterns
+    # pylint: enable=import-outside-toplevel
+    kfac_jax = kfac_jax_compat.load_kfac_jax()   # the jax 0.10/0.11 fixes come first
     k = opt_cfg.kfac
 
     def loss_fn(params, rng, batch):
@@ -381,10 +383,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
   table = "\n".join(lines)
   print(table, flush=True)
   if args.write:
-    argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-    _results.write_section(SECTION, f"{_results.machine_facts()} Command: `.venv/bin/python "
-                           f"benchmarks/bench_framework_overhead.py {argv_text}`. Target: "
-                           f"overhead <= 3% (issue 9).\n\n{table}")
+    _results.write_run(SECTION, "bench_framework_overhead.py", argv,
+                       "Target: overhead <= 3% (issue 9).", table)
   return rows
 
 

@@ -79,8 +79,10 @@ def run_one(model_key: str, optimizer: str, args: argparse.Namespace) -> dict:
   if args.fast_compile:   # --smoke: a correctness check, not a timing
     jax.config.update("jax_disable_most_optimizations", True)
   from dksflax.models.build import build_network  # pylint: disable=import-outside-toplevel
-  from dksflax.optim import create_optimizer, make_classification_loss  # pylint: disable=import-outside-toplevel
-  from dksflax.train.mesh import batch_sharding, make_mesh, replicated_sharding  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from dksflax.optim import create_optimizer, make_classification_loss
+  from dksflax.train.mesh import batch_sharding, make_mesh, replicated_sharding
+  # pylint: enable=import-outside-toplevel
 
   cfg, run_steps = _imagenet_config(model_key, optimizer)
   cfg.model.dtype = args.dtype

@@ -176,10 +176,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
   table = "\n".join(lines)
   print(table, flush=True)
   if args.write:
-    argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-    _results.write_section(SECTION, f"{_results.machine_facts()} Command: `.venv/bin/python "
-                           f"benchmarks/bench_optimizers.py {argv_text}`. Target (issue 9): "
-                           f"K-FAC <= 1.25x SGD on ResNet-50 on a GPU.\n\n{table}")
+    _results.write_run(SECTION, "bench_optimizers.py", argv,
+                       "Target (issue 9): K-FAC <= 1.25x SGD on ResNet-50 on a GPU.", table)
   return rows
 
 

@@ -3,7 +3,8 @@
 Usage::
 
   .venv/bin/python benchmarks/bench_scaling.py [--parts batch,depth,kfac]
-      [--batches 8,16,32,64,128] [--batch-model resnet] [--depths 10,25,50,100,200] [--widths 32,64,128,256,512]
+      [--batches 8,16,32,64,128] [--batch-model resnet] [--depths 10,25,50,100,200]
+      [--widths 32,64,128,256,512]
       [--rounds 5] [--kfac-period 50] [--write]
 
 Every step is dksflax's own (``dksflax.optim.create_optimizer``, models from
@@ -196,11 +197,8 @@ def main(argv: list[str] | None = None) -> str:
   text = "\n\n".join("\n".join(s) for s in sections)
   print(text, flush=True)
   if args.write:
-    argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-    _results.write_section(
-        SECTION, f"{_results.machine_facts()} Command: `.venv/bin/python "
-        f"benchmarks/bench_scaling.py {argv_text}`. One device, medians of "
-        f"{args.rounds} interleaved rounds.\n\n{text}")
+    _results.write_run(SECTION, "bench_scaling.py", argv,
+                       f"One device, medians of {args.rounds} interleaved rounds.", text)
   return text
 
 
